@@ -1,0 +1,77 @@
+{#- Dialect differences for value checks and hashing, kept behind adapter.dispatch. -#}
+
+{#- A cast that yields null instead of failing. -#}
+{% macro safe_cast(expression, data_type) %}
+    {{- return(adapter.dispatch('safe_cast', 'userops')(expression, data_type)) -}}
+{% endmacro %}
+
+{% macro default__safe_cast(expression, data_type) -%}
+    try_cast({{ expression }} as {{ data_type }})
+{%- endmacro %}
+
+
+{#- Text of a value with blanks turned into null. -#}
+{% macro clean_text(expression) -%}
+    nullif(trim(cast({{ expression }} as varchar)), '')
+{%- endmacro %}
+
+
+{#- True when a value is present but does not cast (unparseable). -#}
+{% macro fails_cast(expression, data_type) -%}
+    ({{ clean_text(expression) }} is not null and {{ safe_cast(clean_text(expression), data_type) }} is null)
+{%- endmacro %}
+
+
+{% macro is_valid_json(expression) %}
+    {{- return(adapter.dispatch('is_valid_json', 'userops')(expression)) -}}
+{% endmacro %}
+
+{% macro default__is_valid_json(expression) -%}
+    (from_json({{ expression }}, 'map<string,string>') is not null)
+{%- endmacro %}
+
+{% macro duckdb__is_valid_json(expression) -%}
+    coalesce(json_valid({{ expression }}), false)
+{%- endmacro %}
+
+
+{#- A text field from a JSON object, null when absent. -#}
+{% macro json_text(expression, key) %}
+    {{- return(adapter.dispatch('json_text', 'userops')(expression, key)) -}}
+{% endmacro %}
+
+{% macro default__json_text(expression, key) -%}
+    get_json_object({{ expression }}, '$.{{ key }}')
+{%- endmacro %}
+
+{% macro duckdb__json_text(expression, key) -%}
+    json_extract_string({{ expression }}, '$.{{ key }}')
+{%- endmacro %}
+
+
+{#- One-way hash of PII (normalised so the same email always hashes alike). -#}
+{% macro hash_pii(expression) %}
+    {{- return(adapter.dispatch('hash_pii', 'userops')(expression)) -}}
+{% endmacro %}
+
+{% macro default__hash_pii(expression) -%}
+    sha2(lower(trim({{ expression }})), 256)
+{%- endmacro %}
+
+{% macro duckdb__hash_pii(expression) -%}
+    sha256(lower(trim({{ expression }})))
+{%- endmacro %}
+
+
+{#- The whole raw row as JSON text, kept in quarantine so an operator sees what arrived. -#}
+{% macro row_as_json(relation_alias) %}
+    {{- return(adapter.dispatch('row_as_json', 'userops')(relation_alias)) -}}
+{% endmacro %}
+
+{% macro default__row_as_json(relation_alias) -%}
+    to_json(struct({{ relation_alias }}.*))
+{%- endmacro %}
+
+{% macro duckdb__row_as_json(relation_alias) -%}
+    cast(to_json({{ relation_alias }}) as varchar)
+{%- endmacro %}

@@ -1,0 +1,102 @@
+{#-
+    Decides, when a model runs, how a landing table is read:
+    - true: files exist and every file has the table's required columns;
+    - false: the table's folder is absent or empty and the table is optional, so staging reads an
+      empty table of the same shape (orders-only data sets still build);
+    - a compiler error naming the file and the column when a required column is missing, and
+      naming the glob when the mandatory `orders` table has no files.
+    At parse time it returns true so dbt records the dependency on the source.
+-#}
+{% macro landing_table_ready(table_name) %}
+    {%- if not execute -%}
+        {{ return(true) }}
+    {%- endif -%}
+    {%- set pattern = landing_glob(table_name) -%}
+    {%- set files = run_query("select file from glob('" ~ pattern ~ "') order by file").columns[0].values() -%}
+    {%- if files | length == 0 -%}
+        {%- if table_name in var('mandatory_landing_tables', ['orders']) -%}
+            {{ exceptions.raise_compiler_error(
+                "Landing table '" ~ table_name ~ "' is mandatory but no file matches " ~ pattern
+                ~ ". Generate sample data (userops generate) or import your own (userops import).") }}
+        {%- endif -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {%- set required = landing_required_columns(table_name) -%}
+    {%- set problems = [] -%}
+    {%- for file, columns in landing_file_columns(pattern, files).items() -%}
+        {%- for column in required if column not in columns -%}
+            {%- do problems.append("file " ~ file ~ " has no required column '" ~ column ~ "'") -%}
+        {%- endfor -%}
+    {%- endfor -%}
+    {%- if problems -%}
+        {{ exceptions.raise_compiler_error(
+            "Landing table '" ~ table_name ~ "' breaks the raw-data contract (docs/landing_contract.md): "
+            ~ (problems[:10] | join('; ')) ~ ('; …' if problems | length > 10 else '')) }}
+    {%- endif -%}
+    {{ return(true) }}
+{% endmacro %}
+
+
+{% macro landing_dir() %}
+    {{- return(env_var('USEROPS_LANDING_DIR', 'data/landing') | replace("'", "''")) -}}
+{% endmacro %}
+
+
+{% macro landing_glob(table_name) %}
+    {{- return(landing_dir() ~ '/' ~ table_name ~ '/*/*.' ~ var('landing_format', 'parquet')) -}}
+{% endmacro %}
+
+
+{#- Source columns declared in _landing__sources.yml: the one place the contract lives. -#}
+{% macro landing_columns(table_name) %}
+    {%- for node in graph.sources.values()
+        if node.source_name == 'landing' and node.name == table_name -%}
+        {{ return(node.columns) }}
+    {%- endfor -%}
+    {{ exceptions.raise_compiler_error("No landing source named '" ~ table_name ~ "'") }}
+{% endmacro %}
+
+
+{% macro landing_required_columns(table_name) %}
+    {%- set required = [] -%}
+    {%- for name, column in landing_columns(table_name).items() -%}
+        {%- set meta = column.config.meta if column.config is defined and column.config.meta else column.meta -%}
+        {%- if meta.get('required') -%}
+            {%- do required.append(name) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {{ return(required) }}
+{% endmacro %}
+
+
+{#- Column names per file, lower-cased. Parquet: one metadata query for all files; CSV: the
+    header of each file. A file DuckDB cannot read fails here with its own message, which names
+    the file. -#}
+{% macro landing_file_columns(pattern, files) %}
+    {%- set by_file = {} -%}
+    {%- if var('landing_format', 'parquet') == 'parquet' -%}
+        {%- set result = run_query(
+            "select file_name, lower(name) from parquet_schema('" ~ pattern ~ "') where num_children is null") -%}
+        {%- for row in result.rows -%}
+            {%- do by_file.setdefault(row[0], []).append(row[1]) -%}
+        {%- endfor -%}
+    {%- else -%}
+        {%- for file in files -%}
+            {%- set result = run_query(
+                "select lower(column_name) from (describe select * from read_csv('" ~ file ~ "'))") -%}
+            {%- do by_file.update({file: result.columns[0].values() | list}) -%}
+        {%- endfor -%}
+    {%- endif -%}
+    {{ return(by_file) }}
+{% endmacro %}
+
+
+{#- The empty table an absent optional landing table is read as: same columns and types. -#}
+{% macro empty_landing_table(table_name) %}
+    select
+    {%- for name, column in landing_columns(table_name).items() %}
+        cast(null as {{ column.data_type }}) as {{ name }},
+    {%- endfor %}
+        cast(null as varchar) as filename
+    where 1 = 0
+{% endmacro %}

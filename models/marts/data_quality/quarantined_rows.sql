@@ -1,0 +1,48 @@
+-- Raw rows kept out of staging, one row each, with the reason and the row as it arrived.
+{%- set tables = [
+    ('users', 'user_id'),
+    ('events', 'event_id'),
+    ('orders', 'order_id'),
+    ('order_items', "order_id || '|' || product_id"),
+    ('marketing_spend', "cast(spend_date_raw as varchar) || '|' || channel"),
+] %}
+
+with
+
+{% for table_name, key_expression in tables %}
+base_{{ table_name }} as (
+    select * from {{ ref('base_landing__' ~ table_name) }}
+),
+
+quarantined_{{ table_name }} as (
+    select
+        '{{ table_name }}' as table_name,
+        quarantine_reason,
+        cast({{ key_expression }} as varchar) as record_key,
+        source_file,
+        raw_record
+    from base_{{ table_name }}
+    where quarantine_reason is not null
+),
+
+{% endfor %}
+unioned as (
+    {% for table_name, _ in tables %}
+        select * from quarantined_{{ table_name }}
+        {% if not loop.last %}union all{% endif %}
+    {% endfor %}
+),
+
+final as (
+    select
+        {{ dbt.hash("table_name || '|' || coalesce(source_file, '') || '|' || raw_record") }} as quarantined_row_key,
+        table_name,
+        quarantine_reason,
+        record_key,
+        source_file,
+        raw_record,
+        {{ utc_now() }} as quarantined_at
+    from unioned
+)
+
+select * from final

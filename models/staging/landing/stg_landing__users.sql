@@ -1,0 +1,26 @@
+with
+
+base_users as (
+    select * from {{ ref('base_landing__users') }}
+),
+
+final as (
+    select
+        user_id,
+        signup_at,
+        {{ to_business_date('signup_at') }} as signup_date,
+        coalesce(acquisition_channel, 'unknown') as acquisition_channel,
+        coalesce(platform, 'unknown') as platform,
+        coalesce(gender, 'unknown') as gender,
+        birth_year,
+        city,
+        city_tier,
+        -- PII never leaves staging in clear: only hashes, for joins with a CRM.
+        {{ hash_pii('email') }} as email_hash,
+        {{ hash_pii('phone') }} as phone_hash,
+        source_file
+    from base_users
+    where quarantine_reason is null
+)
+
+select * from final
