@@ -33,16 +33,28 @@ unioned as (
     {% endfor %}
 ),
 
+numbered as (
+    select
+        *,
+        -- Exact copies of a row in one file are legal input (that is what `duplicate` finds), so
+        -- the key numbers rows within their file instead of hashing content alone.
+        row_number() over (
+            partition by table_name, source_file
+            order by record_key, raw_record
+        ) as row_in_file
+    from unioned
+),
+
 final as (
     select
-        {{ dbt.hash("table_name || '|' || coalesce(source_file, '') || '|' || raw_record") }} as quarantined_row_key,
+        {{ dbt.hash("table_name || '|' || coalesce(source_file, '') || '|' || cast(row_in_file as varchar)") }} as quarantined_row_key,
         table_name,
         quarantine_reason,
         record_key,
         source_file,
         raw_record,
         {{ utc_now() }} as quarantined_at
-    from unioned
+    from numbered
 )
 
 select * from final
