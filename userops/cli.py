@@ -1,0 +1,152 @@
+"""`userops` command line: generate sample data, import your own, build, summarise."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from userops.paths import default_landing_dir, default_warehouse_path
+
+
+def _add_paths(parser: argparse.ArgumentParser, *, warehouse: bool = True) -> None:
+    parser.add_argument(
+        "--landing-dir",
+        type=Path,
+        default=None,
+        help="landing folder (default: $USEROPS_LANDING_DIR or data/landing)",
+    )
+    if warehouse:
+        parser.add_argument(
+            "--warehouse",
+            type=Path,
+            default=None,
+            help="DuckDB file (default: $USEROPS_DUCKDB_PATH or data/warehouse/userops.duckdb)",
+        )
+
+
+def _add_generate_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--users", type=int, default=10_000)
+    parser.add_argument("--days", type=int, default=120)
+    parser.add_argument(
+        "--end-date",
+        type=date.fromisoformat,
+        default=None,
+        help="last day of data, YYYY-MM-DD (default: yesterday, UTC)",
+    )
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--bad-row-share", type=float, default=0.01)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="userops", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    generate = commands.add_parser("generate", help="write a deterministic sample data set")
+    _add_paths(generate, warehouse=False)
+    _add_generate_options(generate)
+
+    importer = commands.add_parser("import", help="map your own log to the landing contract")
+    importer.add_argument("source", type=Path, help="a CSV/Parquet file, folder or glob")
+    importer.add_argument(
+        "--mapping",
+        required=True,
+        help="mapping YAML path, or the name of a bundled mapping (e.g. online_retail)",
+    )
+    _add_paths(importer, warehouse=False)
+
+    build = commands.add_parser("build", help="dbt build against the landing folder")
+    _add_paths(build)
+    build.add_argument("dbt_args", nargs=argparse.REMAINDER, help="extra dbt arguments")
+
+    summary = commands.add_parser("summary", help="rows per layer of the last build")
+    _add_paths(summary)
+
+    demo = commands.add_parser("demo", help="generate sample data, build, summarise")
+    _add_paths(demo)
+    _add_generate_options(demo)
+    return parser
+
+
+def resolve_mapping(name_or_path: str) -> Path:
+    path = Path(name_or_path)
+    if path.exists():
+        return path
+    bundled = Path(__file__).parent / "mappings" / f"{name_or_path}.yml"
+    if bundled.exists():
+        return bundled
+    raise SystemExit(
+        f"userops import: no mapping file {name_or_path!r} (nor a bundled one of that name)"
+    )
+
+
+def _generate(args: argparse.Namespace, landing_dir: Path) -> None:
+    from userops.generate import generate
+
+    end_date = args.end_date or (datetime.now(UTC).date() - timedelta(days=1))
+    started = time.perf_counter()
+    counts = generate(
+        landing_dir,
+        users=args.users,
+        days=args.days,
+        end_date=end_date,
+        seed=args.seed,
+        bad_row_share=args.bad_row_share,
+    )
+    seconds = time.perf_counter() - started
+    print(f"Generated {sum(counts.values()):,} rows in {seconds:.1f} s into {landing_dir}:")
+    for table, rows in counts.items():
+        print(f"  {table:<16} {rows:>12,}")
+
+
+def _build(landing_dir: Path, warehouse: Path, extra: list[str]) -> int:
+    from userops.dbt import run_dbt
+
+    result = run_dbt(["build", *extra], landing_dir=landing_dir, warehouse_path=warehouse)
+    return result.returncode
+
+
+def _summary(warehouse: Path) -> None:
+    from userops.summary import format_summary, layer_row_counts
+
+    print(format_summary(layer_row_counts(warehouse), warehouse))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    landing_dir = (args.landing_dir or default_landing_dir()).resolve()
+    warehouse = (getattr(args, "warehouse", None) or default_warehouse_path()).resolve()
+
+    if args.command == "generate":
+        _generate(args, landing_dir)
+    elif args.command == "import":
+        from userops.importer import import_data
+
+        report = import_data(args.source, resolve_mapping(args.mapping), landing_dir)
+        print(
+            json.dumps(
+                report.as_dict() if hasattr(report, "as_dict") else vars(report),
+                indent=2,
+                default=str,
+            )
+        )
+    elif args.command == "build":
+        extra = [arg for arg in args.dbt_args if arg != "--"]
+        return _build(landing_dir, warehouse, extra)
+    elif args.command == "summary":
+        _summary(warehouse)
+    elif args.command == "demo":
+        _generate(args, landing_dir)
+        code = _build(landing_dir, warehouse, [])
+        if code != 0:
+            print("dbt build failed; see the log above.", file=sys.stderr)
+            return code
+        _summary(warehouse)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
