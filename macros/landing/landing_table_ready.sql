@@ -91,6 +91,32 @@
 {% endmacro %}
 
 
+{#- The select list a base model reads a landing table with: every declared column, and null of
+    the declared type for an optional column no file has (union_by_name only fills columns that
+    some file carries). -#}
+{% macro landing_projection(table_name) %}
+    {%- if not execute -%}
+        {{ return('*') }}
+    {%- endif -%}
+    {%- set pattern = landing_glob(table_name) -%}
+    {%- set files = run_query("select file from glob('" ~ pattern ~ "') order by file").columns[0].values() -%}
+    {%- set present = [] -%}
+    {%- for columns in landing_file_columns(pattern, files).values() -%}
+        {%- do present.extend(columns) -%}
+    {%- endfor -%}
+    {%- set projection = [] -%}
+    {%- for name, column in landing_columns(table_name).items() -%}
+        {%- if name in present -%}
+            {%- do projection.append(name) -%}
+        {%- else -%}
+            {%- do projection.append('cast(null as ' ~ column.data_type ~ ') as ' ~ name) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- do projection.append('filename') -%}
+    {{ return(projection | join(', ')) }}
+{% endmacro %}
+
+
 {#- The empty table an absent optional landing table is read as: same columns and types. -#}
 {% macro empty_landing_table(table_name) %}
     select

@@ -4,7 +4,7 @@ with
 
 source as (
     {% if landing_table_ready('events') %}
-        select * from {{ source('landing', 'events') }}
+        select {{ landing_projection('events') }} from {{ source('landing', 'events') }}
     {% else %}
         {{ empty_landing_table('events') }}
     {% endif %}

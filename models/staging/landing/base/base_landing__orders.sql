@@ -4,7 +4,7 @@ with
 
 source as (
     {% if landing_table_ready('orders') %}
-        select * from {{ source('landing', 'orders') }}
+        select {{ landing_projection('orders') }} from {{ source('landing', 'orders') }}
     {% else %}
         {{ empty_landing_table('orders') }}
     {% endif %}
