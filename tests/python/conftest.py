@@ -14,7 +14,9 @@ from userops.dbt import run_dbt
 from userops.generate import generate
 
 SAMPLE_END_DATE = date(2026, 6, 30)
-SHARED_DIR = Path(__file__).resolve().parents[2].parent / "shared"
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+SHARED_DIR = PROJECT_DIR.parent / "shared"
+ONLINE_RETAIL_INVOICES = SHARED_DIR / "data" / "online_retail" / "invoices.csv"
 
 
 @dataclass(frozen=True)
@@ -47,3 +49,28 @@ def sample_build(sample_landing: Path, tmp_path_factory: pytest.TempPathFactory)
     )
     defects_file = sample_landing.parent / "ground_truth" / "injected_defects.json"
     return Build(sample_landing, warehouse, result, json.loads(defects_file.read_text()))
+
+
+@pytest.fixture(scope="session")
+def retail_build(tmp_path_factory: pytest.TempPathFactory) -> Build:
+    """The real online-retail log imported with the bundled mapping and built (orders only)."""
+    if not ONLINE_RETAIL_INVOICES.exists():
+        pytest.skip(f"{ONLINE_RETAIL_INVOICES} not present")
+    from userops.importer import import_data
+
+    work = tmp_path_factory.mktemp("online_retail")
+    report = import_data(
+        ONLINE_RETAIL_INVOICES,
+        PROJECT_DIR / "userops" / "mappings" / "online_retail.yml",
+        work / "landing",
+        fallback_date=date(2026, 1, 1),
+    )
+    assert report.rows_read == report.rows_written["orders"] == 25_943
+    result = run_dbt(
+        ["build"],
+        landing_dir=work / "landing",
+        warehouse_path=work / "warehouse.duckdb",
+        capture=True,
+        target_path=work / "target",
+    )
+    return Build(work / "landing", work / "warehouse.duckdb", result, {})

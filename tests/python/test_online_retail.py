@@ -11,32 +11,14 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import SHARED_DIR
-
-from userops.dbt import run_dbt
-from userops.importer import import_data
-
-INVOICES = SHARED_DIR / "data" / "online_retail" / "invoices.csv"
-MAPPING = Path(__file__).resolve().parents[2] / "userops" / "mappings" / "online_retail.yml"
-
-pytestmark = pytest.mark.skipif(not INVOICES.exists(), reason=f"{INVOICES} not present")
+from conftest import Build
 
 
 @pytest.fixture(scope="module")
-def retail_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    work = tmp_path_factory.mktemp("online_retail")
-    report = import_data(INVOICES, MAPPING, work / "landing", fallback_date=date(2026, 1, 1))
-    assert report.rows_read == 25_943
-    assert report.rows_written == {"orders": 25_943}
-    result = run_dbt(
-        ["build"],
-        landing_dir=work / "landing",
-        warehouse_path=work / "warehouse.duckdb",
-        capture=True,
-        target_path=work / "target",
-    )
-    assert result.returncode == 0, result.stdout[-4000:]
-    return work / "warehouse.duckdb"
+def retail_warehouse(retail_build: Build) -> Path:
+    output = retail_build.result.stdout + retail_build.result.stderr
+    assert retail_build.result.returncode == 0, output[-4000:]
+    return retail_build.warehouse_path
 
 
 def fetch(warehouse: Path, sql: str) -> list[tuple]:
