@@ -37,7 +37,7 @@ def format_summary(counts: dict[str, dict[str, int]], warehouse_path: Path) -> s
     lines += [
         "",
         f"Warehouse: {warehouse_path}",
-        "  query it:   .venv/bin/python -c \"import duckdb; print(duckdb.connect("
+        '  query it:   .venv/bin/python -c "import duckdb; print(duckdb.connect('
         f"'{warehouse_path}', read_only=True).sql('from marts.users limit 5'))\"",
         "  Dagster UI: make dagster   (then open http://127.0.0.1:3000)",
     ]
