@@ -7,9 +7,9 @@ with
 {% for table_name in tables %}
 raw_{{ table_name }} as (
     {% if landing_table_ready(table_name) %}
-        select count(*) as row_count from {{ source('landing', table_name) }}
+    select count(*) as row_count from {{ source('landing', table_name) }}
     {% else %}
-        select 0 as row_count
+    select 0 as row_count
     {% endif %}
 ),
 
@@ -32,13 +32,13 @@ quarantined_counts as (
 
 counted as (
     {% for table_name in tables %}
-        select
-            '{{ table_name }}' as table_name,
-            raw_{{ table_name }}.row_count as raw_rows,
-            stg_{{ table_name }}.row_count as staged_rows
-        from raw_{{ table_name }}
-        cross join stg_{{ table_name }}
-        {% if not loop.last %}union all{% endif %}
+    select
+        '{{ table_name }}' as table_name,
+        raw_{{ table_name }}.row_count as raw_rows,
+        stg_{{ table_name }}.row_count as staged_rows
+    from raw_{{ table_name }}
+    cross join stg_{{ table_name }}
+    {% if not loop.last %}union all{% endif %}
     {% endfor %}
 ),
 

@@ -28,8 +28,8 @@ quarantined_{{ table_name }} as (
 {% endfor %}
 unioned as (
     {% for table_name, _ in tables %}
-        select * from quarantined_{{ table_name }}
-        {% if not loop.last %}union all{% endif %}
+    select * from quarantined_{{ table_name }}
+    {% if not loop.last %}union all{% endif %}
     {% endfor %}
 ),
 
@@ -47,7 +47,9 @@ numbered as (
 
 final as (
     select
-        {{ dbt.hash("table_name || '|' || coalesce(source_file, '') || '|' || cast(row_in_file as varchar)") }} as quarantined_row_key,
+        {{ dbt.hash(
+            "table_name || '|' || coalesce(source_file, '') || '|' || cast(row_in_file as varchar)"
+        ) }} as quarantined_row_key,
         table_name,
         quarantine_reason,
         record_key,

@@ -4,9 +4,9 @@ with
 
 source as (
     {% if landing_table_ready('events') %}
-        select {{ landing_projection('events') }} from {{ source('landing', 'events') }}
+    select {{ landing_projection('events') }} from {{ source('landing', 'events') }}
     {% else %}
-        {{ empty_landing_table('events') }}
+    {{ empty_landing_table('events') }}
     {% endif %}
 ),
 

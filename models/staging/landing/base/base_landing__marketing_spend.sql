@@ -3,9 +3,9 @@ with
 
 source as (
     {% if landing_table_ready('marketing_spend') %}
-        select {{ landing_projection('marketing_spend') }} from {{ source('landing', 'marketing_spend') }}
+    select {{ landing_projection('marketing_spend') }} from {{ source('landing', 'marketing_spend') }}
     {% else %}
-        {{ empty_landing_table('marketing_spend') }}
+    {{ empty_landing_table('marketing_spend') }}
     {% endif %}
 ),
 

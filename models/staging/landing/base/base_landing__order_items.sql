@@ -3,9 +3,9 @@ with
 
 source as (
     {% if landing_table_ready('order_items') %}
-        select {{ landing_projection('order_items') }} from {{ source('landing', 'order_items') }}
+    select {{ landing_projection('order_items') }} from {{ source('landing', 'order_items') }}
     {% else %}
-        {{ empty_landing_table('order_items') }}
+    {{ empty_landing_table('order_items') }}
     {% endif %}
 ),
 

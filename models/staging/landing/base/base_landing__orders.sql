@@ -4,9 +4,9 @@ with
 
 source as (
     {% if landing_table_ready('orders') %}
-        select {{ landing_projection('orders') }} from {{ source('landing', 'orders') }}
+    select {{ landing_projection('orders') }} from {{ source('landing', 'orders') }}
     {% else %}
-        {{ empty_landing_table('orders') }}
+    {{ empty_landing_table('orders') }}
     {% endif %}
 ),
 

@@ -3,9 +3,9 @@ with
 
 source as (
     {% if landing_table_ready('users') %}
-        select {{ landing_projection('users') }} from {{ source('landing', 'users') }}
+    select {{ landing_projection('users') }} from {{ source('landing', 'users') }}
     {% else %}
-        {{ empty_landing_table('users') }}
+    {{ empty_landing_table('users') }}
     {% endif %}
 ),
 
