@@ -1,0 +1,39 @@
+-- One row per user and as-of date: the user's layer in every layer dimension (用户分层), for BI
+-- and for metrics broken down "by layer". Definitions: user_layers.yml.
+with
+
+layers as (
+    select * from {{ ref('int_user_layers_assigned') }}
+),
+
+final as (
+    select
+        user_id,
+        as_of_date,
+        days_since_signup,
+        last_active_date,
+        days_since_last_active,
+        activity_window_active_days,
+        recency_days,
+        frequency,
+        monetary,
+        r_score,
+        f_score,
+        m_score,
+        recency_threshold,
+        frequency_threshold,
+        monetary_threshold,
+        is_recency_high,
+        is_frequency_high,
+        is_monetary_high,
+        rfm_segment_code,
+        rfm_segment,
+        lifecycle_stage,
+        period_state,
+        activity_tier,
+        value_score,
+        value_tier
+    from layers
+)
+
+select * from final
