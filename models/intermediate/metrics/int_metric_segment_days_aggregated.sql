@@ -1,0 +1,353 @@
+-- One row per day and segment with every daily metric of the catalogue (seeds/metric_catalogue):
+-- the single place daily metric formulas live. daily_metrics is its overall row, metric_values
+-- its long form.
+{%- set activation_window = var('activation_window_days') %}
+{%- set dormant_days = var('reactivation_dormant_days') %}
+{%- set roi_window = var('roi_window_days') %}
+with
+
+user_days as (
+    select * from {{ ref('int_user_days_aggregated') }}
+),
+
+users as (
+    select * from {{ ref('users') }}
+),
+
+user_segments as (
+    select * from {{ ref('int_user_segments_unpivoted') }}
+),
+
+user_day_events as (
+    select * from {{ ref('int_user_day_events_counted') }}
+),
+
+n_day_retention as (
+    select * from {{ ref('n_day_retention_rates') }}
+),
+
+marketing_spend as (
+    select * from {{ ref('stg_landing__marketing_spend') }}
+),
+
+time_spine as (
+    select * from {{ ref('time_spine_daily') }}
+),
+
+data_dates as (
+    select
+        min(activity_date) as first_data_date,
+        max(activity_date) as latest_data_date
+    from user_days
+),
+
+calendar as (
+    select
+        time_spine.date_day as metric_date,
+        data_dates.latest_data_date
+    from time_spine
+    cross join data_dates
+    where time_spine.date_day between data_dates.first_data_date and data_dates.latest_data_date
+),
+
+segment_values as (
+    select distinct segment_dimension, segment_value
+    from user_segments
+),
+
+grid as (
+    select
+        calendar.metric_date,
+        calendar.latest_data_date,
+        segment_values.segment_dimension,
+        segment_values.segment_value
+    from calendar
+    cross join segment_values
+),
+
+-- Activity, orders and revenue of the day.
+daily_activity as (
+    select
+        user_days.activity_date as metric_date,
+        user_segments.segment_dimension,
+        user_segments.segment_value,
+        count(case when user_days.is_active then 1 end) as active_users,
+        count(case when user_days.has_paid_order then 1 end) as paying_users,
+        sum(user_days.paid_order_count) as paid_orders,
+        sum(user_days.paid_amount) as gmv,
+        sum(user_days.coupon_order_count) as coupon_orders,
+        sum(case when user_days.is_active then user_days.session_count else 0 end) as active_sessions
+    from user_days
+    inner join user_segments
+        on user_days.user_id = user_segments.user_id
+    group by user_days.activity_date, user_segments.segment_dimension, user_segments.segment_value
+),
+
+active_days as (
+    select
+        user_id,
+        activity_date,
+        lag(activity_date) over (partition by user_id order by activity_date) as previous_active_date,
+        lead(activity_date) over (partition by user_id order by activity_date) as next_active_date
+    from user_days
+    where is_active
+),
+
+-- WAU/MAU: each active day covers the window days from it up to the user's next active day, so
+-- a user's covered intervals never overlap and distinct users = running sum of +1/-1 edges.
+window_edges as (
+    {%- for window_days in [7, 30] %}
+    select user_id, activity_date as edge_date, {{ window_days }} as window_days, 1 as delta
+    from active_days
+
+    union all
+
+    select
+        user_id,
+        case
+            when next_active_date is not null
+                and next_active_date < cast({{ dbt.dateadd('day', window_days, 'activity_date') }} as date)
+                then next_active_date
+            else cast({{ dbt.dateadd('day', window_days, 'activity_date') }} as date)
+        end as edge_date,
+        {{ window_days }} as window_days,
+        -1 as delta
+    from active_days
+    {% if not loop.last %}union all{% endif %}
+    {%- endfor %}
+),
+
+window_deltas as (
+    select
+        window_edges.edge_date as metric_date,
+        user_segments.segment_dimension,
+        user_segments.segment_value,
+        sum(case when window_edges.window_days = 7 then window_edges.delta else 0 end) as wau_delta,
+        sum(case when window_edges.window_days = 30 then window_edges.delta else 0 end) as mau_delta
+    from window_edges
+    inner join user_segments
+        on window_edges.user_id = user_segments.user_id
+    group by window_edges.edge_date, user_segments.segment_dimension, user_segments.segment_value
+),
+
+reactivations as (
+    select
+        active_days.activity_date as metric_date,
+        user_segments.segment_dimension,
+        user_segments.segment_value,
+        count(*) as reactivated_users
+    from active_days
+    inner join user_segments
+        on active_days.user_id = user_segments.user_id
+    where active_days.previous_active_date is not null
+        and {{ days_between('active_days.previous_active_date', 'active_days.activity_date') }} > {{ dormant_days }}
+    group by active_days.activity_date, user_segments.segment_dimension, user_segments.segment_value
+),
+
+-- New users, activation and the GMV they bring within the ROI window.
+first_paid_days as (
+    select user_id, min(activity_date) as first_paid_date
+    from user_days
+    where has_paid_order
+    group by user_id
+),
+
+new_user_gmv as (
+    select
+        users.user_id,
+        sum(user_days.paid_amount) as window_gmv
+    from users
+    inner join user_days
+        on users.user_id = user_days.user_id
+        and user_days.activity_date >= users.signup_date
+        and user_days.activity_date < cast({{ dbt.dateadd('day', roi_window, 'users.signup_date') }} as date)
+    group by users.user_id
+),
+
+new_user_outcomes as (
+    select
+        users.user_id,
+        users.signup_date,
+        first_paid_days.first_paid_date is not null
+            and first_paid_days.first_paid_date >= users.signup_date
+            and first_paid_days.first_paid_date
+                < cast({{ dbt.dateadd('day', activation_window, 'users.signup_date') }} as date)
+            as is_activated,
+        coalesce(first_paid_days.first_paid_date >= users.signup_date, false) as has_paid_since_signup,
+        coalesce(new_user_gmv.window_gmv, 0) as window_gmv
+    from users
+    left join first_paid_days
+        on users.user_id = first_paid_days.user_id
+    left join new_user_gmv
+        on users.user_id = new_user_gmv.user_id
+    where users.signup_date is not null
+),
+
+daily_new_users as (
+    select
+        new_user_outcomes.signup_date as metric_date,
+        user_segments.segment_dimension,
+        user_segments.segment_value,
+        count(*) as new_users,
+        count(case when new_user_outcomes.is_activated then 1 end) as activated_users,
+        count(case when new_user_outcomes.has_paid_since_signup then 1 end) as new_paying_users,
+        sum(new_user_outcomes.window_gmv) as new_user_window_gmv
+    from new_user_outcomes
+    inner join user_segments
+        on new_user_outcomes.user_id = user_segments.user_id
+    group by new_user_outcomes.signup_date, user_segments.segment_dimension, user_segments.segment_value
+),
+
+-- Referral and preference events.
+daily_events as (
+    select
+        user_day_events.activity_date as metric_date,
+        user_segments.segment_dimension,
+        user_segments.segment_value,
+        sum(user_day_events.share_count) as referral_invites,
+        sum(user_day_events.referral_conversion_count) as referral_conversions,
+        count(case when user_day_events.search_count > 0 then 1 end) as searching_users,
+        count(case when user_day_events.add_to_cart_count > 0 then 1 end) as carting_users
+    from user_day_events
+    inner join user_segments
+        on user_day_events.user_id = user_segments.user_id
+    group by user_day_events.activity_date, user_segments.segment_dimension, user_segments.segment_value
+),
+
+-- Spend is known per channel: overall = all channels, other dimensions have none.
+daily_spend as (
+    select spend_date as metric_date, 'overall' as segment_dimension, 'all' as segment_value,
+        sum(spend) as marketing_spend
+    from marketing_spend
+    group by spend_date
+
+    union all
+
+    select spend_date as metric_date, 'acquisition_channel' as segment_dimension,
+        channel as segment_value, sum(spend) as marketing_spend
+    from marketing_spend
+    group by spend_date, channel
+),
+
+joined as (
+    select
+        grid.metric_date,
+        grid.segment_dimension,
+        grid.segment_value,
+        grid.latest_data_date,
+        coalesce(daily_new_users.new_users, 0) as new_users,
+        coalesce(daily_new_users.activated_users, 0) as activated_users,
+        coalesce(daily_new_users.new_paying_users, 0) as new_paying_users,
+        coalesce(daily_new_users.new_user_window_gmv, 0) as new_user_window_gmv,
+        coalesce(daily_activity.active_users, 0) as dau,
+        sum(coalesce(window_deltas.wau_delta, 0)) over (
+            partition by grid.segment_dimension, grid.segment_value
+            order by grid.metric_date
+            rows between unbounded preceding and current row
+        ) as wau,
+        sum(coalesce(window_deltas.mau_delta, 0)) over (
+            partition by grid.segment_dimension, grid.segment_value
+            order by grid.metric_date
+            rows between unbounded preceding and current row
+        ) as mau,
+        sum(coalesce(daily_events.referral_conversions, 0)) over (
+            partition by grid.segment_dimension, grid.segment_value
+            order by grid.metric_date
+            rows between 29 preceding and current row
+        ) as referral_conversions_30d,
+        n_day_retention.d1_retention_rate,
+        n_day_retention.d7_retention_rate,
+        n_day_retention.d30_retention_rate,
+        coalesce(reactivations.reactivated_users, 0) as reactivated_users,
+        coalesce(daily_activity.paying_users, 0) as paying_users,
+        coalesce(daily_activity.paid_orders, 0) as orders,
+        coalesce(daily_activity.gmv, 0) as gmv,
+        coalesce(daily_activity.coupon_orders, 0) as coupon_orders,
+        coalesce(daily_activity.active_sessions, 0) as active_sessions,
+        coalesce(daily_events.referral_invites, 0) as referral_invites,
+        coalesce(daily_events.referral_conversions, 0) as referral_conversions,
+        coalesce(daily_events.searching_users, 0) as searching_users,
+        coalesce(daily_events.carting_users, 0) as carting_users,
+        daily_spend.marketing_spend
+    from grid
+    left join daily_activity
+        on grid.metric_date = daily_activity.metric_date
+        and grid.segment_dimension = daily_activity.segment_dimension
+        and grid.segment_value = daily_activity.segment_value
+    left join window_deltas
+        on grid.metric_date = window_deltas.metric_date
+        and grid.segment_dimension = window_deltas.segment_dimension
+        and grid.segment_value = window_deltas.segment_value
+    left join reactivations
+        on grid.metric_date = reactivations.metric_date
+        and grid.segment_dimension = reactivations.segment_dimension
+        and grid.segment_value = reactivations.segment_value
+    left join daily_new_users
+        on grid.metric_date = daily_new_users.metric_date
+        and grid.segment_dimension = daily_new_users.segment_dimension
+        and grid.segment_value = daily_new_users.segment_value
+    left join daily_events
+        on grid.metric_date = daily_events.metric_date
+        and grid.segment_dimension = daily_events.segment_dimension
+        and grid.segment_value = daily_events.segment_value
+    left join n_day_retention
+        on grid.metric_date = n_day_retention.signup_date
+        and grid.segment_dimension = n_day_retention.segment_dimension
+        and grid.segment_value = n_day_retention.segment_value
+    left join daily_spend
+        on grid.metric_date = daily_spend.metric_date
+        and grid.segment_dimension = daily_spend.segment_dimension
+        and grid.segment_value = daily_spend.segment_value
+),
+
+final as (
+    select
+        metric_date,
+        segment_dimension,
+        segment_value,
+        cast(new_users as bigint) as new_users,
+        -- Null until the activation window of the day's new users has closed.
+        case
+            when cast({{ dbt.dateadd('day', activation_window - 1, 'metric_date') }} as date) <= latest_data_date
+                then {{ safe_ratio('activated_users', 'new_users') }}
+        end as activation_rate,
+        cast(dau as bigint) as dau,
+        cast(wau as bigint) as wau,
+        cast(mau as bigint) as mau,
+        {{ safe_ratio('dau', 'mau') }} as stickiness,
+        d1_retention_rate,
+        d7_retention_rate,
+        d30_retention_rate,
+        cast(reactivated_users as bigint) as reactivated_users,
+        cast(paying_users as bigint) as paying_users,
+        {{ safe_ratio('paying_users', 'dau') }} as paying_rate,
+        cast(orders as bigint) as orders,
+        cast(gmv as double) as gmv,
+        {{ safe_ratio('gmv', 'orders') }} as aov,
+        {{ safe_ratio('gmv', 'dau') }} as arpu,
+        {{ safe_ratio('gmv', 'paying_users') }} as arppu,
+        cast(referral_invites as bigint) as referral_invites,
+        cast(referral_conversions as bigint) as referral_conversions,
+        {{ safe_ratio('referral_conversions_30d', 'mau') }} as k_factor,
+        cast(marketing_spend as double) as marketing_spend,
+        {{ safe_ratio('marketing_spend', 'new_users') }} as cac,
+        case
+            when cast({{ dbt.dateadd('day', roi_window - 1, 'metric_date') }} as date) <= latest_data_date
+                then {{ safe_ratio('new_user_window_gmv - marketing_spend', 'marketing_spend') }}
+        end as roi,
+        {{ safe_ratio('searching_users', 'dau') }} as search_rate,
+        {{ safe_ratio('carting_users', 'dau') }} as add_to_cart_rate,
+        {{ safe_ratio('coupon_orders', 'orders') }} as coupon_order_share,
+        {{ safe_ratio('active_sessions', 'dau') }} as sessions_per_active_user,
+        -- Counts behind the ratios, for period roll-ups (acquisition_channel_scorecards).
+        cast(activated_users as bigint) as activated_users,
+        cast(new_paying_users as bigint) as new_paying_users,
+        cast(new_user_window_gmv as double) as new_user_window_gmv,
+        cast({{ dbt.dateadd('day', activation_window - 1, 'metric_date') }} as date)
+            <= latest_data_date as is_activation_window_closed,
+        cast({{ dbt.dateadd('day', roi_window - 1, 'metric_date') }} as date)
+            <= latest_data_date as is_roi_window_closed
+    from joined
+)
+
+select * from final

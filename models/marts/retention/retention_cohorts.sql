@@ -1,0 +1,339 @@
+-- Retention cohorts (同期群): one row per cohort grain, cohort start, retention type, cohort
+-- basis, retention mode, segment and period number. Periods are calendar periods of the cohort
+-- grain counted from the cohort's own period (period 0).
+{%- set max_periods = {
+    'day': var('retention_max_periods_day'),
+    'week': var('retention_max_periods_week'),
+    'month': var('retention_max_periods_month'),
+} %}
+{%- set grains = var('retention_grains') %}
+with
+
+user_days as (
+    select * from {{ ref('int_user_days_aggregated') }}
+),
+
+users as (
+    select * from {{ ref('users') }}
+),
+
+user_segments as (
+    select * from {{ ref('int_user_segments_unpivoted') }}
+),
+
+data_dates as (
+    -- The latest data date closes windows; never the wall clock (imported logs are historical).
+    select max(activity_date) as latest_data_date
+    from user_days
+),
+
+first_days as (
+    select
+        user_id,
+        min(case when is_active then activity_date end) as first_active_date,
+        min(case when has_paid_order then activity_date end) as first_paid_date
+    from user_days
+    group by user_id
+),
+
+anchors as (
+    select user_id, 'activity' as retention_type, 'first_time' as cohort_basis,
+        first_active_date as anchor_date
+    from first_days
+    where first_active_date is not null
+
+    union all
+
+    select user_id, 'purchase' as retention_type, 'first_time' as cohort_basis,
+        first_paid_date as anchor_date
+    from first_days
+    where first_paid_date is not null
+
+    union all
+
+    select user_id, 'activity' as retention_type, 'signup' as cohort_basis,
+        signup_date as anchor_date
+    from users
+    where signup_date is not null
+
+    union all
+
+    select user_id, 'purchase' as retention_type, 'signup' as cohort_basis,
+        signup_date as anchor_date
+    from users
+    where signup_date is not null
+),
+
+selected_anchors as (
+    select *
+    from anchors
+    where retention_type in ('{{ var("retention_types") | join("', '") }}')
+        and cohort_basis in ('{{ var("retention_cohort_bases") | join("', '") }}')
+),
+
+members as (
+    {%- for grain in grains %}
+    select
+        user_id,
+        '{{ grain }}' as cohort_grain,
+        retention_type,
+        cohort_basis,
+        {{ period_start(grain, 'anchor_date') }} as cohort_start_date
+    from selected_anchors
+    {% if not loop.last %}union all{% endif %}
+    {%- endfor %}
+),
+
+qualifying_days as (
+    select user_id, 'activity' as retention_type, activity_date
+    from user_days
+    where is_active
+
+    union all
+
+    select user_id, 'purchase' as retention_type, activity_date
+    from user_days
+    where has_paid_order
+),
+
+user_periods as (
+    {%- for grain in grains %}
+    select distinct
+        user_id,
+        '{{ grain }}' as cohort_grain,
+        retention_type,
+        {{ period_start(grain, 'activity_date') }} as period_start_date
+    from qualifying_days
+    {% if not loop.last %}union all{% endif %}
+    {%- endfor %}
+),
+
+member_periods as (
+    {%- for grain in grains %}
+    select
+        members.user_id,
+        members.cohort_grain,
+        members.retention_type,
+        members.cohort_basis,
+        members.cohort_start_date,
+        {{ periods_between(grain, 'members.cohort_start_date', 'user_periods.period_start_date') }}
+            as period_number
+    from members
+    inner join user_periods
+        on members.user_id = user_periods.user_id
+        and members.cohort_grain = user_periods.cohort_grain
+        and members.retention_type = user_periods.retention_type
+        and user_periods.period_start_date >= members.cohort_start_date
+    where members.cohort_grain = '{{ grain }}'
+        and {{ periods_between(grain, 'members.cohort_start_date', 'user_periods.period_start_date') }}
+            <= {{ max_periods[grain] }}
+    {% if not loop.last %}union all{% endif %}
+    {%- endfor %}
+),
+
+segment_members as (
+    select
+        members.user_id,
+        members.cohort_grain,
+        members.retention_type,
+        members.cohort_basis,
+        members.cohort_start_date,
+        user_segments.segment_dimension,
+        user_segments.segment_value
+    from members
+    inner join user_segments
+        on members.user_id = user_segments.user_id
+),
+
+cohorts as (
+    select
+        cohort_grain,
+        retention_type,
+        cohort_basis,
+        cohort_start_date,
+        segment_dimension,
+        segment_value,
+        count(*) as cohort_size
+    from segment_members
+    group by
+        cohort_grain, retention_type, cohort_basis, cohort_start_date,
+        segment_dimension, segment_value
+),
+
+classic_counts as (
+    -- Classic: the user qualified in period N itself.
+    select
+        segment_members.cohort_grain,
+        segment_members.retention_type,
+        segment_members.cohort_basis,
+        segment_members.cohort_start_date,
+        segment_members.segment_dimension,
+        segment_members.segment_value,
+        member_periods.period_number,
+        count(*) as retained_users
+    from segment_members
+    inner join member_periods
+        on segment_members.user_id = member_periods.user_id
+        and segment_members.cohort_grain = member_periods.cohort_grain
+        and segment_members.retention_type = member_periods.retention_type
+        and segment_members.cohort_basis = member_periods.cohort_basis
+    group by
+        segment_members.cohort_grain, segment_members.retention_type,
+        segment_members.cohort_basis, segment_members.cohort_start_date,
+        segment_members.segment_dimension, segment_members.segment_value,
+        member_periods.period_number
+),
+
+last_periods as (
+    select
+        user_id,
+        cohort_grain,
+        retention_type,
+        cohort_basis,
+        max(period_number) as last_period_number
+    from member_periods
+    group by user_id, cohort_grain, retention_type, cohort_basis
+),
+
+last_period_counts as (
+    select
+        segment_members.cohort_grain,
+        segment_members.retention_type,
+        segment_members.cohort_basis,
+        segment_members.cohort_start_date,
+        segment_members.segment_dimension,
+        segment_members.segment_value,
+        last_periods.last_period_number,
+        count(*) as users_with_last_period
+    from segment_members
+    inner join last_periods
+        on segment_members.user_id = last_periods.user_id
+        and segment_members.cohort_grain = last_periods.cohort_grain
+        and segment_members.retention_type = last_periods.retention_type
+        and segment_members.cohort_basis = last_periods.cohort_basis
+    group by
+        segment_members.cohort_grain, segment_members.retention_type,
+        segment_members.cohort_basis, segment_members.cohort_start_date,
+        segment_members.segment_dimension, segment_members.segment_value,
+        last_periods.last_period_number
+),
+
+period_numbers as (
+    select cast(generated_number - 1 as integer) as period_number
+    from ({{ dbt.generate_series(max_periods.values() | max + 1) }}) as numbers
+),
+
+cells as (
+    -- Every period whose window has started by the latest data date.
+    {%- for grain in grains %}
+    select
+        cohorts.cohort_grain,
+        cohorts.retention_type,
+        cohorts.cohort_basis,
+        cohorts.cohort_start_date,
+        cohorts.segment_dimension,
+        cohorts.segment_value,
+        cohorts.cohort_size,
+        period_numbers.period_number,
+        {{ add_periods(grain, 'period_numbers.period_number', 'cohorts.cohort_start_date') }}
+            as period_start_date,
+        {{ dbt.dateadd('day', -1, add_periods(grain, 'period_numbers.period_number + 1', 'cohorts.cohort_start_date')) }}
+            as period_end_date,
+        {{ dbt.dateadd('day', -1, add_periods(grain, max_periods[grain] + 1, 'cohorts.cohort_start_date')) }}
+            as horizon_end_date,
+        data_dates.latest_data_date
+    from cohorts
+    cross join period_numbers
+    cross join data_dates
+    where cohorts.cohort_grain = '{{ grain }}'
+        and period_numbers.period_number <= {{ max_periods[grain] }}
+        and {{ add_periods(grain, 'period_numbers.period_number', 'cohorts.cohort_start_date') }}
+            <= data_dates.latest_data_date
+    {% if not loop.last %}union all{% endif %}
+    {%- endfor %}
+),
+
+classic_cells as (
+    select
+        cells.cohort_grain,
+        cells.cohort_start_date,
+        cells.retention_type,
+        cells.cohort_basis,
+        'classic' as retention_mode,
+        cells.segment_dimension,
+        cells.segment_value,
+        cells.period_number,
+        cells.period_start_date,
+        cast(cells.period_end_date as date) as window_end_date,
+        cells.cohort_size,
+        coalesce(classic_counts.retained_users, 0) as retained_users,
+        cells.latest_data_date
+    from cells
+    left join classic_counts
+        on cells.cohort_grain = classic_counts.cohort_grain
+        and cells.retention_type = classic_counts.retention_type
+        and cells.cohort_basis = classic_counts.cohort_basis
+        and cells.cohort_start_date = classic_counts.cohort_start_date
+        and cells.segment_dimension = classic_counts.segment_dimension
+        and cells.segment_value = classic_counts.segment_value
+        and cells.period_number = classic_counts.period_number
+),
+
+unbounded_cells as (
+    -- Unbounded: the user qualified in period N or any later tracked period.
+    select
+        cells.cohort_grain,
+        cells.cohort_start_date,
+        cells.retention_type,
+        cells.cohort_basis,
+        'unbounded' as retention_mode,
+        cells.segment_dimension,
+        cells.segment_value,
+        cells.period_number,
+        cells.period_start_date,
+        cast(cells.horizon_end_date as date) as window_end_date,
+        cells.cohort_size,
+        coalesce(sum(last_period_counts.users_with_last_period), 0) as retained_users,
+        cells.latest_data_date
+    from cells
+    left join last_period_counts
+        on cells.cohort_grain = last_period_counts.cohort_grain
+        and cells.retention_type = last_period_counts.retention_type
+        and cells.cohort_basis = last_period_counts.cohort_basis
+        and cells.cohort_start_date = last_period_counts.cohort_start_date
+        and cells.segment_dimension = last_period_counts.segment_dimension
+        and cells.segment_value = last_period_counts.segment_value
+        and last_period_counts.last_period_number >= cells.period_number
+    group by
+        cells.cohort_grain, cells.cohort_start_date, cells.retention_type, cells.cohort_basis,
+        cells.segment_dimension, cells.segment_value, cells.period_number,
+        cells.period_start_date, cells.horizon_end_date, cells.cohort_size,
+        cells.latest_data_date
+),
+
+all_cells as (
+    select * from classic_cells
+    union all
+    select * from unbounded_cells
+),
+
+final as (
+    select
+        cohort_grain,
+        cohort_start_date,
+        retention_type,
+        cohort_basis,
+        retention_mode,
+        segment_dimension,
+        segment_value,
+        period_number,
+        period_start_date,
+        window_end_date,
+        cohort_size,
+        cast(retained_users as bigint) as retained_users,
+        {{ safe_ratio('retained_users', 'cohort_size') }} as retention_rate,
+        window_end_date > latest_data_date as is_provisional
+    from all_cells
+)
+
+select * from final

@@ -1,0 +1,305 @@
+"""Retention cohorts and the metric system on built sample and online-retail warehouses."""
+
+from __future__ import annotations
+
+import csv
+import math
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import yaml
+from conftest import PROJECT_DIR, Build
+
+from userops.dbt import dbt_env
+
+CATALOGUE = PROJECT_DIR / "seeds" / "metric_catalogue.csv"
+MF_METRICS = ["gmv", "orders", "paying_users", "dau", "new_users"]
+
+
+def query(build: Build, sql: str) -> list[tuple]:
+    with duckdb.connect(str(build.warehouse_path), read_only=True) as connection:
+        return connection.execute(sql).fetchall()
+
+
+def normalise(text: str) -> str:
+    """Collapse whitespace so YAML line folding does not hide a matching definition."""
+    return " ".join(text.split())
+
+
+def read_catalogue() -> list[dict[str, str]]:
+    with CATALOGUE.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def model_description(model_name: str) -> str:
+    """Description of a model from the YAML file beside its SQL."""
+    [path] = list((PROJECT_DIR / "models").rglob(f"{model_name}.yml"))
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    [model] = [m for m in document["models"] if m["name"] == model_name]
+    return normalise(model["description"])
+
+
+def read_mf_csv(path: Path) -> dict[str, dict[str, float]]:
+    """mf query --csv output as {day: {metric: value}}; empty cells (no rows) read as 0."""
+    rows: dict[str, dict[str, float]] = {}
+    with path.open(newline="") as handle:
+        for row in csv.DictReader(handle):
+            day = row.pop("metric_time__day")[:10]
+            rows[day] = {metric: float(value or 0) for metric, value in row.items()}
+    return rows
+
+
+def test_read_mf_csv_keys_by_day(tmp_path: Path) -> None:
+    path = tmp_path / "out.csv"
+    path.write_text("metric_time__day,gmv,orders\n2026-04-02T00:00:00,24.5,1\n2026-04-03,,2\n")
+    assert read_mf_csv(path) == {
+        "2026-04-02": {"gmv": 24.5, "orders": 1.0},
+        "2026-04-03": {"gmv": 0.0, "orders": 2.0},
+    }
+
+
+def test_catalogue_has_one_north_star_and_required_metrics() -> None:
+    catalogue = read_catalogue()
+    assert [row["metric_code"] for row in catalogue if row["is_north_star"] == "true"] == ["gmv"]
+    required = {
+        "new_users", "activation_rate", "dau", "wau", "mau", "stickiness", "d1_retention",
+        "d7_retention", "d30_retention", "paying_users", "paying_rate", "orders", "gmv", "aov",
+        "arpu", "arppu", "repurchase_rate", "referral_invites", "referral_conversions",
+        "k_factor", "reactivated_users", "cac", "roi",
+    }  # fmt: skip
+    assert required <= {row["metric_code"] for row in catalogue}
+
+
+def test_definitions_are_written_in_model_docs_in_the_catalogue_words() -> None:
+    docs = normalise((PROJECT_DIR / "docs" / "metrics.md").read_text(encoding="utf-8"))
+    for row in read_catalogue():
+        definition = normalise(row["definition"])
+        assert definition in model_description(row["source_model"]), row["metric_code"]
+        assert definition in docs, row["metric_code"]
+
+
+def test_build_passes(sample_build: Build) -> None:
+    output = sample_build.result.stdout + sample_build.result.stderr
+    assert sample_build.result.returncode == 0, output[-4000:]
+
+
+def test_metric_values_cover_every_daily_catalogue_metric(sample_build: Build) -> None:
+    daily = {row["metric_code"] for row in read_catalogue() if row["grain"] == "day"}
+    found = {
+        code
+        for (code,) in query(sample_build, "select distinct metric_code from marts.metric_values")
+    }
+    assert found == daily
+    dimensions = {
+        d for (d,) in query(sample_build, "select distinct dimension from marts.metric_values")
+    }
+    assert dimensions == {"overall", "acquisition_channel", "platform", "city_tier"}
+
+
+def test_daily_metrics_recomputed_from_staging(sample_build: Build) -> None:
+    """GMV, orders and paying users straight from clean orders; new users from marts.users."""
+    mismatches = query(
+        sample_build,
+        """
+        with orders as (
+            select order_date, sum(amount) as gmv, count(*) as orders,
+                count(distinct user_id) as paying_users
+            from staging.stg_landing__orders where is_paid group by order_date
+        ),
+        signups as (select signup_date, count(*) as new_users from marts.users group by 1)
+        select daily.metric_date
+        from marts.daily_metrics as daily
+        left join orders on daily.metric_date = orders.order_date
+        left join signups on daily.metric_date = signups.signup_date
+        where abs(daily.gmv - coalesce(orders.gmv, 0)) > 1e-6
+            or daily.orders <> coalesce(orders.orders, 0)
+            or daily.paying_users <> coalesce(orders.paying_users, 0)
+            or daily.new_users <> coalesce(signups.new_users, 0)
+        """,
+    )
+    assert mismatches == []
+    [(days, min_date, max_date)] = query(
+        sample_build, "select count(*), min(metric_date), max(metric_date) from marts.daily_metrics"
+    )
+    assert days == (max_date - min_date).days + 1
+
+
+def test_wau_and_mau_match_a_direct_distinct_count(sample_build: Build) -> None:
+    mismatches = query(
+        sample_build,
+        """
+        select daily.metric_date
+        from marts.daily_metrics as daily
+        where daily.mau <> (
+                select count(distinct user_id) from intermediate.int_user_days_aggregated as d
+                where d.is_active and d.activity_date between daily.metric_date - 29
+                    and daily.metric_date)
+            or daily.wau <> (
+                select count(distinct user_id) from intermediate.int_user_days_aggregated as d
+                where d.is_active and d.activity_date between daily.metric_date - 6
+                    and daily.metric_date)
+        """,
+    )
+    assert mismatches == []
+
+
+def test_n_day_retention_equals_classic_signup_cohort_cells(sample_build: Build) -> None:
+    rows = query(
+        sample_build,
+        """
+        select n.signup_date, n.segment_dimension, n.segment_value, c.period_number,
+            case c.period_number when 1 then n.d1_retained_users when 7 then n.d7_retained_users
+                else n.d30_retained_users end as n_day,
+            c.retained_users
+        from marts.n_day_retention_rates as n
+        inner join marts.retention_cohorts as c
+            on c.cohort_grain = 'day' and c.retention_type = 'activity'
+            and c.cohort_basis = 'signup' and c.retention_mode = 'classic'
+            and c.cohort_start_date = n.signup_date
+            and c.segment_dimension = n.segment_dimension and c.segment_value = n.segment_value
+            and c.period_number in (1, 7, 30)
+        """,
+    )
+    assert len(rows) > 100
+    assert [row for row in rows if row[4] != row[5]] == []
+
+
+def test_unbounded_retention_is_at_least_classic(sample_build: Build) -> None:
+    [(violations, cells)] = query(
+        sample_build,
+        """
+        select count(*) filter (where u.retained_users < c.retained_users), count(*)
+        from marts.retention_cohorts as c
+        inner join marts.retention_cohorts as u
+            using (cohort_grain, cohort_start_date, retention_type, cohort_basis,
+                segment_dimension, segment_value, period_number)
+        where c.retention_mode = 'classic' and u.retention_mode = 'unbounded'
+        """,
+    )
+    assert cells > 0 and violations == 0
+
+
+def test_dau_decomposition_matches_daily_metrics(sample_build: Build) -> None:
+    rows = query(
+        sample_build,
+        """
+        select d.comparison, d.dau, m.dau, d.comparison_dau, coalesce(p.dau, 0),
+            d.new_users + d.resurrected_users - d.newly_dormant_users, d.dau_change
+        from marts.dau_change_decompositions as d
+        inner join marts.daily_metrics as m on d.metric_date = m.metric_date
+        left join marts.daily_metrics as p on d.comparison_date = p.metric_date
+        """,
+    )
+    assert {row[0] for row in rows} == {"day_over_day", "week_over_week"}
+    for _, dau, daily_dau, comparison_dau, previous_dau, parts, change in rows:
+        assert dau == daily_dau
+        assert comparison_dau == previous_dau
+        assert parts == change == dau - comparison_dau
+
+
+def test_mix_and_rate_effects_sum_to_the_monthly_change(sample_build: Build) -> None:
+    rows = query(
+        sample_build,
+        """
+        select d.metric_code, d.dimension, d.order_month, sum(d.mix_effect + d.rate_effect),
+            max(case d.metric_code when 'gmv' then cur.gmv else cur.repurchase_rate end
+                - case d.metric_code when 'gmv' then prev.gmv else prev.repurchase_rate end)
+        from marts.metric_change_decompositions as d
+        inner join marts.monthly_repurchase_rates as cur
+            on cur.order_month = d.order_month and cur.group_dimension = 'overall'
+        inner join marts.monthly_repurchase_rates as prev
+            on prev.order_month = d.previous_month and prev.group_dimension = 'overall'
+        group by all
+        """,
+    )
+    assert {(code, dim) for code, dim, *_ in rows} >= {
+        ("gmv", "buyer_type"),
+        ("repurchase_rate", "platform"),
+    }
+    for *_, parts, change in rows:
+        assert math.isclose(parts, change, rel_tol=1e-9, abs_tol=1e-9)
+
+
+def test_funnel_steps_never_grow(sample_build: Build) -> None:
+    rows = query(
+        sample_build,
+        """
+        select funnel_code, step_number, sum(users)
+        from marts.funnel_conversions group by all order by 1, 2
+        """,
+    )
+    assert {row[0] for row in rows} == {"purchase", "search_to_purchase"}
+    for (funnel, _, users), (next_funnel, _, next_users) in zip(rows, rows[1:], strict=False):
+        if funnel == next_funnel:
+            assert next_users <= users
+    assert rows[0][2] > 0
+
+
+def test_online_retail_builds_order_models(retail_build: Build) -> None:
+    output = retail_build.result.stdout + retail_build.result.stderr
+    assert retail_build.result.returncode == 0, output[-4000:]
+    [(days, gmv, dau, last_day)] = query(
+        retail_build,
+        "select count(*), sum(gmv), sum(dau), max(metric_date) from marts.daily_metrics",
+    )
+    assert days > 300 and gmv > 0 and dau > 0 and last_day.year == 2011
+    [(cells, provisional)] = query(
+        retail_build,
+        "select count(*), count(*) filter (where is_provisional) from marts.retention_cohorts"
+        " where retention_mode = 'classic' and cohort_grain = 'month'",
+    )
+    # Provisional is relative to the log's last day (2011), not today's date.
+    assert cells > 0 and 0 < provisional < cells
+    [(repurchase_months,)] = query(
+        retail_build, "select count(*) from marts.monthly_repurchase_rates"
+    )
+    assert repurchase_months > 0
+    # Event-based models exist and are empty on an orders-only log.
+    [(funnel_rows,)] = query(retail_build, "select count(*) from marts.funnel_conversions")
+    assert funnel_rows == 0
+
+
+def copy_project(target: Path) -> Path:
+    """A copy of the dbt project, so mf's parse writes target/ there, not in the checkout."""
+    for name in ["models", "macros", "seeds", "tests", "analyses", "snapshots"]:
+        if (PROJECT_DIR / name).exists():
+            shutil.copytree(
+                PROJECT_DIR / name, target / name, ignore=shutil.ignore_patterns("python")
+            )
+    for name in ["dbt_project.yml", "profiles.yml"]:
+        shutil.copy(PROJECT_DIR / name, target / name)
+    return target
+
+
+def test_metricflow_returns_the_marts_numbers(sample_build: Build, tmp_path: Path) -> None:
+    project = copy_project(tmp_path / "project")
+    env = dbt_env(sample_build.landing_dir, sample_build.warehouse_path)
+    env["DBT_PROFILES_DIR"] = env["DBT_PROJECT_DIR"] = str(project)
+    bin_dir = Path(sys.executable).parent
+    parse = subprocess.run(
+        [str(bin_dir / "dbt"), "parse"], cwd=project, env=env, text=True, capture_output=True
+    )
+    assert parse.returncode == 0, parse.stdout[-3000:]
+    out = tmp_path / "mf.csv"
+    mf = subprocess.run(
+        [str(bin_dir / "mf"), "query", "--metrics", ",".join(MF_METRICS),
+         "--group-by", "metric_time__day", "--csv", str(out)],
+        cwd=project, env={**env, "PWD": str(project)}, text=True, capture_output=True,
+    )  # fmt: skip
+    assert mf.returncode == 0, (mf.stdout + mf.stderr)[-3000:]
+    from_mf = read_mf_csv(out)
+    marts = {
+        str(day): dict(zip(MF_METRICS, values, strict=True))
+        for day, *values in query(
+            sample_build, f"select metric_date, {', '.join(MF_METRICS)} from marts.daily_metrics"
+        )
+    }
+    assert len(from_mf) > 30
+    for day, values in from_mf.items():
+        for metric, value in values.items():
+            assert math.isclose(value, float(marts[day][metric]), abs_tol=1e-6), (day, metric)
+    # Days the marts report activity on are days MetricFlow reports too.
+    assert {d for d, v in marts.items() if v["dau"] > 0} <= set(from_mf)
