@@ -62,6 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_paths(build)
     build.add_argument("dbt_args", nargs=argparse.REMAINDER, help="extra dbt arguments")
 
+    build.add_argument("--no-publish", action="store_true", help="skip publishing the serving copy")
+
+    publish = commands.add_parser("publish", help="publish the marts to the read-only serving copy")
+    _add_paths(publish)
+
     summary = commands.add_parser("summary", help="rows per layer of the last build")
     _add_paths(summary)
 
@@ -102,11 +107,24 @@ def _generate(args: argparse.Namespace, landing_dir: Path) -> None:
         print(f"  {table:<16} {rows:>12,}")
 
 
-def _build(landing_dir: Path, warehouse: Path, extra: list[str]) -> int:
+def _build(landing_dir: Path, warehouse: Path, extra: list[str], *, publish: bool = True) -> int:
     from userops.dbt import run_dbt
 
     result = run_dbt(["build", *extra], landing_dir=landing_dir, warehouse_path=warehouse)
+    # Only a build whose models and tests all passed replaces what BI tools read.
+    if result.returncode == 0 and publish:
+        _publish(warehouse)
     return result.returncode
+
+
+def _publish(warehouse: Path) -> None:
+    from userops.serving import publish
+
+    publication = publish(warehouse)
+    print(
+        f"Published build {publication.build_id}: {len(publication.tables)} tables to "
+        f"{publication.database} (Parquet: {publication.parquet_dir.parent / 'current'})"
+    )
 
 
 def _summary(warehouse: Path) -> None:
@@ -135,7 +153,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     elif args.command == "build":
         extra = [arg for arg in args.dbt_args if arg != "--"]
-        return _build(landing_dir, warehouse, extra)
+        return _build(landing_dir, warehouse, extra, publish=not args.no_publish)
+    elif args.command == "publish":
+        _publish(warehouse)
     elif args.command == "summary":
         _summary(warehouse)
     elif args.command == "demo":
