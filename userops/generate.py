@@ -27,7 +27,7 @@ are business dates.
 
 Rows are written partitioned by the UTC day of their timestamp (spend by its business date),
 so a business day spans two UTC partitions; the last UTC partition ends at 16:00 UTC (= the
-end of the last business day) plus sessions that run on.
+end of the last business day): late sessions of the last day are compressed to end by then.
 
 Volume: at the defaults (10k users, 120 days) 1.42 events per user-day (events / (users x days)),
 i.e. ~1.7M events, ~21k orders, ~47k order items. Users sign up spread over the window and many
@@ -657,6 +657,27 @@ def _expand_sessions(
     return ev_sess, ev_type, s.start_us[ev_sess] + elapsed
 
 
+def _fit_into_window(
+    ev_sess: np.ndarray, ev_us: np.ndarray, start_us: np.ndarray, win: Window
+) -> np.ndarray:
+    """Compress the sessions of the last day that would run past its midnight.
+
+    A real export ends at the end of its last business day; without this, a late session's tail
+    would make the latest data date one day later than the window with a handful of rows.
+    Session starts (and so signup times) are kept; only the gaps inside the session shrink.
+    """
+    last_us = win.local_to_utc_us(win.days, np.zeros(1, np.int64))[0] - SEC_US
+    if len(ev_us) == 0 or ev_us.max() <= last_us:
+        return ev_us
+    elapsed = ev_us - start_us[ev_sess]
+    duration = np.zeros(len(start_us), np.int64)
+    np.maximum.at(duration, ev_sess, elapsed)
+    room = np.maximum(last_us - start_us, 0)
+    overflowing = (start_us + duration > last_us)[ev_sess]
+    scaled = elapsed * room[ev_sess] // np.maximum(duration[ev_sess], 1)
+    return np.where(overflowing, start_us[ev_sess] + scaled, ev_us)
+
+
 def _orders_for(
     rng: np.random.Generator, users: np.ndarray, pop: Population, cat: Catalog, weekend: bool
 ) -> dict[str, np.ndarray]:
@@ -756,6 +777,8 @@ def _simulate_day(
     sessions = _day_sessions(rng, d, pop, win)
     counts = _funnel_counts(rng, sessions, pop)
     ev_sess, ev_type, ev_us = _expand_sessions(rng, sessions, counts)
+    if d == win.days - 1:
+        ev_us = _fit_into_window(ev_sess, ev_us, sessions.start_us, win)
     ev_user = sessions.user[ev_sess]
     session_no = ids.session + ev_sess
     ids.session += len(sessions.user)
