@@ -248,7 +248,7 @@ def test_csv_landing_files_build(tmp_path: Path) -> None:
     )
     warehouse = tmp_path / "w.duckdb"
     result = run_dbt(
-        ["build", "-s", "+landing_row_accounting"],
+        ["build", "-s", "+landing_row_accounting", "--indirect-selection", "cautious"],
         landing_dir=landing,
         warehouse_path=warehouse,
         dbt_vars={"landing_format": "csv"},
