@@ -17,6 +17,29 @@ from userops.dbt import dbt_env
 
 CATALOGUE = PROJECT_DIR / "seeds" / "metric_catalogue.csv"
 MF_METRICS = ["gmv", "orders", "paying_users", "dau", "new_users"]
+LAYERS = {"rfm_segment_code", "lifecycle_stage", "activity_tier", "value_tier"}
+
+# A buyer month's value tier by the point-in-time rule, straight from user_layers: the latest
+# as-of date strictly before the month's first day, `unassigned` without a layer row there.
+POINT_IN_TIME_REPURCHASE_SQL = """
+with buyer_months as (
+    select user_id, date_trunc('month', activity_date) as order_month,
+        sum(paid_order_count) as paid_orders
+    from intermediate.int_user_days_aggregated where has_paid_order group by all
+),
+layer_dates as (
+    select b.user_id, b.order_month, b.paid_orders, max(a.as_of_date) as layer_as_of_date
+    from buyer_months as b
+    left join intermediate.int_as_of_dates_selected as a on a.as_of_date < b.order_month
+    group by all
+)
+select cast(d.order_month as date), coalesce(l.value_tier, 'unassigned'), count(*),
+    count(*) filter (where d.paid_orders >= 2)
+from layer_dates as d
+left join marts.user_layers as l
+    on l.user_id = d.user_id and l.as_of_date = d.layer_as_of_date
+group by all
+"""
 
 
 def query(build: Build, sql: str) -> list[tuple]:
@@ -96,7 +119,7 @@ def test_metric_values_cover_every_daily_catalogue_metric(sample_build: Build) -
     dimensions = {
         d for (d,) in query(sample_build, "select distinct dimension from marts.metric_values")
     }
-    assert dimensions == {"overall", "acquisition_channel", "platform", "city_tier"}
+    assert dimensions == {"overall", "acquisition_channel", "platform", "city_tier", *LAYERS}
 
 
 def test_daily_metrics_recomputed_from_staging(sample_build: Build) -> None:
@@ -223,6 +246,80 @@ def test_mix_and_rate_effects_sum_to_the_monthly_change(sample_build: Build) -> 
         assert math.isclose(parts, change, rel_tol=1e-9, abs_tol=1e-9)
 
 
+def test_layer_breakdowns_take_the_layer_before_the_period(sample_build: Build) -> None:
+    expected = set(query(sample_build, POINT_IN_TIME_REPURCHASE_SQL))
+    actual = set(
+        query(
+            sample_build,
+            "select order_month, group_value, buyers, repeat_buyers"
+            " from marts.monthly_repurchase_rates where group_dimension = 'value_tier'",
+        )
+    )
+    assert actual == expected
+    # Not trivially all unassigned, and an older month does not take the latest layers.
+    assert {value for _, value, *_ in actual} - {"unassigned"}
+    [(latest_as_of,)] = query(
+        sample_build, "select max(as_of_date) from intermediate.int_as_of_dates_selected"
+    )
+    [(layer_dates,)] = query(
+        sample_build,
+        "select count(distinct layer_as_of_date) from intermediate.int_layer_dates_mapped"
+        f" where layer_as_of_date < date '{latest_as_of}'",
+    )
+    assert layer_dates > 1
+
+
+def test_week_cohorts_by_layer_match_user_layers(sample_build: Build) -> None:
+    """First-activity week cohorts by lifecycle stage, recomputed from user_layers directly."""
+    mismatches = query(
+        sample_build,
+        """
+        with firsts as (
+            select user_id, cast(date_trunc('week', min(activity_date)) as date) as cohort_start
+            from intermediate.int_user_days_aggregated where is_active group by user_id
+        ),
+        direct as (
+            select f.cohort_start, coalesce(l.lifecycle_stage, 'unassigned') as stage,
+                count(*) as users
+            from firsts as f
+            left join marts.user_layers as l on l.user_id = f.user_id and l.as_of_date = (
+                select max(a.as_of_date) from intermediate.int_as_of_dates_selected as a
+                where a.as_of_date < f.cohort_start)
+            group by all
+        ),
+        mart as (
+            select cohort_start_date, segment_value, cohort_size
+            from marts.retention_cohorts
+            where cohort_grain = 'week' and retention_type = 'activity'
+                and cohort_basis = 'first_time' and retention_mode = 'classic'
+                and period_number = 0 and segment_dimension = 'lifecycle_stage'
+        )
+        select * from direct
+        full outer join mart
+            on direct.cohort_start = mart.cohort_start_date and direct.stage = mart.segment_value
+        where direct.users is distinct from mart.cohort_size
+        """,
+    )
+    assert mismatches == []
+    [(day_layer_rows,)] = query(
+        sample_build,
+        "select count(*) from marts.retention_cohorts"
+        f" where cohort_grain = 'day' and segment_dimension in {tuple(sorted(LAYERS))}",
+    )
+    assert day_layer_rows == 0
+
+
+def test_decomposition_uses_only_the_chosen_layer(sample_build: Build) -> None:
+    dimensions = {
+        d
+        for (d,) in query(
+            sample_build, "select distinct dimension from marts.metric_change_decompositions"
+        )
+    }
+    assert "value_tier" in dimensions
+    assert not (LAYERS - {"value_tier"}) & dimensions
+
+
 def test_funnel_steps_never_grow(sample_build: Build) -> None:
     rows = query(
         sample_build,
@@ -257,6 +354,31 @@ def test_online_retail_builds_order_models(retail_build: Build) -> None:
         retail_build, "select count(*) from marts.monthly_repurchase_rates"
     )
     assert repurchase_months > 0
+    # Layers derive from orders on an orders-only log. Every cohort anchor there is the first
+    # order (users are derived from it), so cohort layer rows are all `unassigned` yet add up to
+    # overall; returning buyers of a month carry real layers.
+    [(overall_cohort_users, layer_cohort_users, month_buyers, layer_buyers, assigned_buyers)] = (
+        query(
+            retail_build,
+            """
+            select
+                (select sum(cohort_size) from marts.retention_cohorts
+                    where cohort_grain = 'month' and segment_dimension = 'overall'
+                    and period_number = 0),
+                (select sum(cohort_size) from marts.retention_cohorts
+                    where cohort_grain = 'month' and segment_dimension = 'lifecycle_stage'
+                    and period_number = 0),
+                (select sum(buyers) from marts.monthly_repurchase_rates
+                    where group_dimension = 'overall'),
+                (select sum(buyers) from marts.monthly_repurchase_rates
+                    where group_dimension = 'activity_tier'),
+                (select sum(buyers) from marts.monthly_repurchase_rates
+                    where group_dimension = 'activity_tier' and group_value <> 'unassigned')
+            """,
+        )
+    )
+    assert layer_cohort_users == overall_cohort_users > 0
+    assert layer_buyers == month_buyers and 0 < assigned_buyers < month_buyers
     # Event-based models exist and are empty on an orders-only log.
     [(funnel_rows,)] = query(retail_build, "select count(*) from marts.funnel_conversions")
     assert funnel_rows == 0

@@ -1,6 +1,7 @@
 -- One row per day and segment with every daily metric of the catalogue (seeds/metric_catalogue):
 -- the single place daily metric formulas live. daily_metrics is its overall row, metric_values
--- its long form.
+-- its long form. Segments: the user's static attributes, and the layers (user_layers) as of
+-- the day: the latest as-of date before it (int_layer_dates_mapped), never a later one.
 {%- set activation_window = var('activation_window_days') %}
 {%- set dormant_days = var('reactivation_dormant_days') %}
 {%- set roi_window = var('roi_window_days') %}
@@ -20,6 +21,14 @@ user_segments as (
 
 user_day_events as (
     select * from {{ ref('int_user_day_events_counted') }}
+),
+
+user_layers as (
+    select * from {{ ref('user_layers') }}
+),
+
+layer_dates as (
+    select * from {{ ref('int_layer_dates_mapped') }}
 ),
 
 n_day_retention as (
@@ -50,9 +59,47 @@ calendar as (
     where time_spine.date_day between data_dates.first_data_date and data_dates.latest_data_date
 ),
 
+-- Every (user, day) a daily fact is counted on, with the user's segments that day: the static
+-- ones, plus one row per layer dimension (`unassigned` without a layer as of the day).
+user_date_keys as (
+    select user_id, activity_date as metric_date from user_days
+    union
+    select user_id, signup_date as metric_date from users where signup_date is not null
+    union
+    select user_id, activity_date as metric_date from user_day_events
+),
+
+user_date_layers as (
+    select
+        user_date_keys.user_id,
+        user_date_keys.metric_date
+        {{- layer_columns('user_layers') }}
+    from user_date_keys
+    left join layer_dates
+        on user_date_keys.metric_date = layer_dates.date_day
+    left join user_layers
+        on user_date_keys.user_id = user_layers.user_id
+        and layer_dates.layer_as_of_date = user_layers.as_of_date
+),
+
+user_date_segments as (
+    select
+        user_date_keys.user_id,
+        user_date_keys.metric_date,
+        user_segments.segment_dimension,
+        user_segments.segment_value
+    from user_date_keys
+    inner join user_segments
+        on user_date_keys.user_id = user_segments.user_id
+
+    union all
+
+    {{ unpivot_layers('user_date_layers', ['user_id', 'metric_date']) }}
+),
+
 segment_values as (
     select distinct segment_dimension, segment_value
-    from user_segments
+    from user_date_segments
 ),
 
 grid as (
@@ -69,8 +116,8 @@ grid as (
 daily_activity as (
     select
         user_days.activity_date as metric_date,
-        user_segments.segment_dimension,
-        user_segments.segment_value,
+        user_date_segments.segment_dimension,
+        user_date_segments.segment_value,
         count(case when user_days.is_active then 1 end) as active_users,
         count(case when user_days.has_paid_order then 1 end) as paying_users,
         sum(user_days.paid_order_count) as paid_orders,
@@ -78,9 +125,12 @@ daily_activity as (
         sum(user_days.coupon_order_count) as coupon_orders,
         sum(case when user_days.is_active then user_days.session_count else 0 end) as active_sessions
     from user_days
-    inner join user_segments
-        on user_days.user_id = user_segments.user_id
-    group by user_days.activity_date, user_segments.segment_dimension, user_segments.segment_value
+    inner join user_date_segments
+        on user_days.user_id = user_date_segments.user_id
+        and user_days.activity_date = user_date_segments.metric_date
+    group by
+        user_days.activity_date, user_date_segments.segment_dimension,
+        user_date_segments.segment_value
 ),
 
 active_days as (
@@ -95,53 +145,131 @@ active_days as (
 
 -- WAU/MAU: each active day covers the window days from it up to the user's next active day, so
 -- a user's covered intervals never overlap and distinct users = running sum of +1/-1 edges.
-window_edges as (
+window_intervals as (
     {%- for window_days in [7, 30] %}
-    select user_id, activity_date as edge_date, {{ window_days }} as window_days, 1 as delta
-    from active_days
-
-    union all
-
     select
         user_id,
+        {{ window_days }} as window_days,
+        activity_date as start_date,
         case
             when next_active_date is not null
                 and next_active_date < cast({{ dbt.dateadd('day', window_days, 'activity_date') }} as date)
                 then next_active_date
             else cast({{ dbt.dateadd('day', window_days, 'activity_date') }} as date)
-        end as edge_date,
-        {{ window_days }} as window_days,
-        -1 as delta
+        end as end_date
     from active_days
     {% if not loop.last %}union all{% endif %}
     {%- endfor %}
 ),
 
-window_deltas as (
+window_edges as (
+    select user_id, start_date as edge_date, window_days, 1 as delta
+    from window_intervals
+
+    union all
+
+    select user_id, end_date as edge_date, window_days, -1 as delta
+    from window_intervals
+),
+
+-- By layer, a user counts in the layer they hold as of the metric day, which changes only where
+-- the layer as-of date changes: cut each covered interval at those epochs, so every piece has
+-- one layer and its +1/-1 edges fall inside the epoch.
+layer_epochs as (
     select
-        window_edges.edge_date as metric_date,
+        layer_as_of_date,
+        min(date_day) as epoch_start_date,
+        max(date_day) as epoch_end_date
+    from layer_dates
+    group by layer_as_of_date
+),
+
+window_pieces as (
+    select
+        window_intervals.user_id,
+        window_intervals.window_days,
+        case
+            when window_intervals.start_date > layer_epochs.epoch_start_date
+                then window_intervals.start_date
+            else layer_epochs.epoch_start_date
+        end as piece_start_date,
+        case
+            when window_intervals.end_date <= layer_epochs.epoch_end_date
+                then window_intervals.end_date
+            else cast({{ dbt.dateadd('day', 1, 'layer_epochs.epoch_end_date') }} as date)
+        end as piece_end_date,
+        layer_epochs.layer_as_of_date
+    from window_intervals
+    inner join layer_epochs
+        on layer_epochs.epoch_start_date < window_intervals.end_date
+        and layer_epochs.epoch_end_date >= window_intervals.start_date
+),
+
+window_piece_layers as (
+    select
+        window_pieces.user_id,
+        window_pieces.window_days,
+        window_pieces.piece_start_date,
+        window_pieces.piece_end_date
+        {{- layer_columns('user_layers') }}
+    from window_pieces
+    left join user_layers
+        on window_pieces.user_id = user_layers.user_id
+        and window_pieces.layer_as_of_date = user_layers.as_of_date
+),
+
+window_piece_segments as (
+    {{ unpivot_layers('window_piece_layers', ['window_days', 'piece_start_date', 'piece_end_date']) }}
+),
+
+segment_window_edges as (
+    select
+        window_edges.edge_date,
+        window_edges.window_days,
+        window_edges.delta,
         user_segments.segment_dimension,
-        user_segments.segment_value,
-        sum(case when window_edges.window_days = 7 then window_edges.delta else 0 end) as wau_delta,
-        sum(case when window_edges.window_days = 30 then window_edges.delta else 0 end) as mau_delta
+        user_segments.segment_value
     from window_edges
     inner join user_segments
         on window_edges.user_id = user_segments.user_id
-    group by window_edges.edge_date, user_segments.segment_dimension, user_segments.segment_value
+
+    union all
+
+    select piece_start_date as edge_date, window_days, 1 as delta, segment_dimension, segment_value
+    from window_piece_segments
+
+    union all
+
+    select piece_end_date as edge_date, window_days, -1 as delta, segment_dimension, segment_value
+    from window_piece_segments
+),
+
+window_deltas as (
+    select
+        edge_date as metric_date,
+        segment_dimension,
+        segment_value,
+        sum(case when window_days = 7 then delta else 0 end) as wau_delta,
+        sum(case when window_days = 30 then delta else 0 end) as mau_delta
+    from segment_window_edges
+    group by edge_date, segment_dimension, segment_value
 ),
 
 reactivations as (
     select
         active_days.activity_date as metric_date,
-        user_segments.segment_dimension,
-        user_segments.segment_value,
+        user_date_segments.segment_dimension,
+        user_date_segments.segment_value,
         count(*) as reactivated_users
     from active_days
-    inner join user_segments
-        on active_days.user_id = user_segments.user_id
+    inner join user_date_segments
+        on active_days.user_id = user_date_segments.user_id
+        and active_days.activity_date = user_date_segments.metric_date
     where active_days.previous_active_date is not null
         and {{ days_between('active_days.previous_active_date', 'active_days.activity_date') }} > {{ dormant_days }}
-    group by active_days.activity_date, user_segments.segment_dimension, user_segments.segment_value
+    group by
+        active_days.activity_date, user_date_segments.segment_dimension,
+        user_date_segments.segment_value
 ),
 
 -- New users, activation and the GMV they bring within the ROI window.
@@ -186,32 +314,38 @@ new_user_outcomes as (
 daily_new_users as (
     select
         new_user_outcomes.signup_date as metric_date,
-        user_segments.segment_dimension,
-        user_segments.segment_value,
+        user_date_segments.segment_dimension,
+        user_date_segments.segment_value,
         count(*) as new_users,
         count(case when new_user_outcomes.is_activated then 1 end) as activated_users,
         count(case when new_user_outcomes.has_paid_since_signup then 1 end) as new_paying_users,
         sum(new_user_outcomes.window_gmv) as new_user_window_gmv
     from new_user_outcomes
-    inner join user_segments
-        on new_user_outcomes.user_id = user_segments.user_id
-    group by new_user_outcomes.signup_date, user_segments.segment_dimension, user_segments.segment_value
+    inner join user_date_segments
+        on new_user_outcomes.user_id = user_date_segments.user_id
+        and new_user_outcomes.signup_date = user_date_segments.metric_date
+    group by
+        new_user_outcomes.signup_date, user_date_segments.segment_dimension,
+        user_date_segments.segment_value
 ),
 
 -- Referral and preference events.
 daily_events as (
     select
         user_day_events.activity_date as metric_date,
-        user_segments.segment_dimension,
-        user_segments.segment_value,
+        user_date_segments.segment_dimension,
+        user_date_segments.segment_value,
         sum(user_day_events.share_count) as referral_invites,
         sum(user_day_events.referral_conversion_count) as referral_conversions,
         count(case when user_day_events.search_count > 0 then 1 end) as searching_users,
         count(case when user_day_events.add_to_cart_count > 0 then 1 end) as carting_users
     from user_day_events
-    inner join user_segments
-        on user_day_events.user_id = user_segments.user_id
-    group by user_day_events.activity_date, user_segments.segment_dimension, user_segments.segment_value
+    inner join user_date_segments
+        on user_day_events.user_id = user_date_segments.user_id
+        and user_day_events.activity_date = user_date_segments.metric_date
+    group by
+        user_day_events.activity_date, user_date_segments.segment_dimension,
+        user_date_segments.segment_value
 ),
 
 -- Spend is known per channel: overall = all channels, other dimensions have none.

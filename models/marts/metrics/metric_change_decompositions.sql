@@ -1,5 +1,7 @@
 -- Why a metric moved month over month: mix versus rate across each group dimension, for the
 -- repurchase rate and GMV. One row per (metric_code, order_month, dimension, dimension_value).
+-- Of the layer dimensions only var decomposition_layer is decomposed.
+{%- set other_layers = metric_layer_dimensions() | reject('equalto', decomposition_layer()) | list %}
 with
 
 monthly_repurchase as (
@@ -36,6 +38,9 @@ group_values as (
     select distinct group_dimension, group_value
     from monthly_repurchase
     where group_dimension <> 'overall'
+    {%- if other_layers %}
+        and group_dimension not in ('{{ other_layers | join("', '") }}')
+    {%- endif %}
 ),
 
 pair_groups as (

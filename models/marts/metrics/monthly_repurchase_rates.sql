@@ -1,5 +1,6 @@
--- Monthly repurchase (复购) by user group: overall, new vs returning buyers, and the user
--- segments. One row per (order_month, group_dimension, group_value).
+-- Monthly repurchase (复购) by user group: overall, new vs returning buyers, the user
+-- segments and the layers as of the month start. One row per (order_month, group_dimension,
+-- group_value).
 with
 
 user_days as (
@@ -8,6 +9,14 @@ user_days as (
 
 user_segments as (
     select * from {{ ref('int_user_segments_unpivoted') }}
+),
+
+user_layers as (
+    select * from {{ ref('user_layers') }}
+),
+
+layer_dates as (
+    select * from {{ ref('int_layer_dates_mapped') }}
 ),
 
 data_dates as (
@@ -30,6 +39,24 @@ first_buyer_months as (
     select user_id, min(order_month) as first_order_month
     from buyer_months
     group by user_id
+),
+
+buyer_layers as (
+    -- Point in time: the layer on the latest as-of date before the month's first day.
+    select
+        buyer_months.user_id,
+        buyer_months.order_month
+        {{- layer_columns('user_layers') }}
+    from buyer_months
+    left join layer_dates
+        on buyer_months.order_month = layer_dates.date_day
+    left join user_layers
+        on buyer_months.user_id = user_layers.user_id
+        and layer_dates.layer_as_of_date = user_layers.as_of_date
+),
+
+layer_groups as (
+    {{ unpivot_layers('buyer_layers', ['user_id', 'order_month']) }}
 ),
 
 buyer_groups as (
@@ -56,6 +83,15 @@ buyer_groups as (
     from buyer_months
     inner join first_buyer_months
         on buyer_months.user_id = first_buyer_months.user_id
+
+    union all
+
+    select
+        user_id,
+        order_month,
+        segment_dimension as group_dimension,
+        segment_value as group_value
+    from layer_groups
 ),
 
 aggregated as (

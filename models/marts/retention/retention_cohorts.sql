@@ -7,6 +7,8 @@
     'month': var('retention_max_periods_month'),
 } %}
 {%- set grains = var('retention_grains') %}
+{%- set layer_grains = var('retention_layer_grains') | select('in', grains) | list %}
+{%- set member_keys = ['user_id', 'cohort_grain', 'retention_type', 'cohort_basis', 'cohort_start_date'] %}
 with
 
 user_days as (
@@ -19,6 +21,14 @@ users as (
 
 user_segments as (
     select * from {{ ref('int_user_segments_unpivoted') }}
+),
+
+user_layers as (
+    select * from {{ ref('user_layers') }}
+),
+
+layer_dates as (
+    select * from {{ ref('int_layer_dates_mapped') }}
 ),
 
 data_dates as (
@@ -131,6 +141,29 @@ member_periods as (
     {%- endfor %}
 ),
 
+member_layers as (
+    -- Point in time: the layer on the latest as-of date before the cohort start
+    -- (int_layer_dates_mapped), never a later one; only for var retention_layer_grains.
+    select
+        members.user_id,
+        members.cohort_grain,
+        members.retention_type,
+        members.cohort_basis,
+        members.cohort_start_date
+        {{- layer_columns('user_layers') }}
+    from members
+    left join layer_dates
+        on members.cohort_start_date = layer_dates.date_day
+    left join user_layers
+        on members.user_id = user_layers.user_id
+        and layer_dates.layer_as_of_date = user_layers.as_of_date
+    {%- if layer_grains %}
+    where members.cohort_grain in ('{{ layer_grains | join("', '") }}')
+    {%- else %}
+    where 1 = 0
+    {%- endif %}
+),
+
 segment_members as (
     select
         members.user_id,
@@ -143,6 +176,10 @@ segment_members as (
     from members
     inner join user_segments
         on members.user_id = user_segments.user_id
+
+    union all
+
+    {{ unpivot_layers('member_layers', member_keys) }}
 ),
 
 cohorts as (
