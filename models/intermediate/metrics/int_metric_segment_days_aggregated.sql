@@ -97,21 +97,6 @@ user_date_segments as (
     {{ unpivot_layers('user_date_layers', ['user_id', 'metric_date']) }}
 ),
 
-segment_values as (
-    select distinct segment_dimension, segment_value
-    from user_date_segments
-),
-
-grid as (
-    select
-        calendar.metric_date,
-        calendar.latest_data_date,
-        segment_values.segment_dimension,
-        segment_values.segment_value
-    from calendar
-    cross join segment_values
-),
-
 -- Activity, orders and revenue of the day.
 daily_activity as (
     select
@@ -361,6 +346,28 @@ daily_spend as (
         channel as segment_value, sum(spend) as marketing_spend
     from marketing_spend
     group by spend_date, channel
+),
+
+segment_values as (
+    -- Every value a user holds on a day with a fact, and every value a user holds only inside a
+    -- WAU/MAU window (e.g. a layer held between two active days), so windows never lose a user.
+    select segment_dimension, segment_value
+    from user_date_segments
+
+    union
+
+    select segment_dimension, segment_value
+    from window_piece_segments
+),
+
+grid as (
+    select
+        calendar.metric_date,
+        calendar.latest_data_date,
+        segment_values.segment_dimension,
+        segment_values.segment_value
+    from calendar
+    cross join segment_values
 ),
 
 joined as (
