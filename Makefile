@@ -18,11 +18,14 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
 DEMO_ARGS ?=
 
-.PHONY: help install demo test lint dbt-build clean
+DAGSTER_PORT ?= 3000
+
+.PHONY: help install demo test lint dbt-build clean dagster dagster-home dagster-manifest
 
 help:
 	@echo "make demo    generate sample data, build the warehouse, print a summary"
 	@echo "make test    lint + pytest (dbt unit and data tests run inside)"
+	@echo "make dagster Dagster UI on http://127.0.0.1:$(DAGSTER_PORT) (assets, checks, schedules, sensors)"
 	@echo "make clean   remove generated data, target/ and logs/"
 
 $(UV):
@@ -35,14 +38,33 @@ $(UV):
 
 install: .venv/.synced
 
-demo: install
-	.venv/bin/userops demo $(DEMO_ARGS)
+# Generate sample data, then build the whole graph through Dagster (dbt models and tests, data
+# quality checks, churn model), publish the marts to the read-only serving copy, summarise.
+demo: install dagster-home
+	.venv/bin/userops generate $(DEMO_ARGS)
+	.venv/bin/python -m userops.manifest
+	.venv/bin/python -m orchestration.materialize --full-refresh
+	.venv/bin/userops publish
+	.venv/bin/userops summary
+
+# Telemetry off for every Dagster command run from here (the folder is gitignored).
+dagster-home:
+	@mkdir -p $(DAGSTER_HOME)
+	@test -f $(DAGSTER_HOME)/dagster.yaml || printf 'telemetry:\n  enabled: false\n' > $(DAGSTER_HOME)/dagster.yaml
+
+# The manifest the code location loads its asset graph from (dbt parse, target/dagster).
+dagster-manifest: install
+	.venv/bin/python -m userops.manifest
+
+dagster: install dagster-home dagster-manifest
+	.venv/bin/dagster dev -h 127.0.0.1 -p $(DAGSTER_PORT) -m orchestration.definitions
 
 lint: install
-	.venv/bin/ruff check userops orchestration tests/python
+	.venv/bin/ruff check userops orchestration tests/python tests/browser
 
-test: install lint
-	.venv/bin/pytest
+# tests/browser drives the Dagster UI in headless Chromium (skipped when chromium is absent).
+test: install lint dagster-home
+	.venv/bin/pytest tests/python tests/browser
 
 clean:
 	rm -rf data target logs .pytest_cache

@@ -1,0 +1,71 @@
+"""The Dagster code location: `dagster dev -m orchestration.definitions` (see `make dagster`).
+
+Merges the small modules, each owning one concern: dbt assets (dbt_assets), landing sources and
+freshness (landing), Great Expectations checks (quality), churn assets (ml, another module's
+`defs`, merged when present), jobs, schedules and sensors (automation). Loading does no
+database work; the dbt manifest is parsed first if missing.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from dagster import AssetKey, Definitions, in_process_executor
+
+from orchestration.automation import (
+    build_jobs,
+    build_landing_sensor,
+    build_schedules,
+    run_failure_log_sensor,
+)
+from orchestration.dbt_assets import build_dbt_assets
+from orchestration.landing import build_freshness_check, landing_files_observation
+from orchestration.quality import build_quality_checks
+from orchestration.resources import default_resources
+
+logger = logging.getLogger(__name__)
+
+
+def ml_definitions() -> Definitions | None:
+    """orchestration/ml.py's `defs`, or None when the module is absent or does not import (the
+    rest of the code location must keep loading)."""
+    try:
+        from orchestration.ml import defs
+    except ModuleNotFoundError as error:
+        if error.name == "orchestration.ml":
+            return None
+        logger.warning("orchestration.ml not merged: %s", error)
+        return None
+    except Exception as error:  # a broken churn module must not take the whole location down
+        logger.warning("orchestration.ml not merged: %r", error)
+        return None
+    return defs
+
+
+def ml_asset_keys(ml_defs: Definitions | None) -> list[AssetKey]:
+    if ml_defs is None:
+        return []
+    keys: list[AssetKey] = []
+    for asset in ml_defs.assets or []:
+        keys.extend(getattr(asset, "keys", []))
+    return keys
+
+
+def build_definitions() -> Definitions:
+    ml_defs = ml_definitions()
+    jobs = build_jobs(ml_asset_keys(ml_defs))
+    freshness = build_freshness_check()
+    core = Definitions(
+        assets=[landing_files_observation, *build_dbt_assets()],
+        asset_checks=[*build_quality_checks(), *([freshness] if freshness else [])],
+        jobs=list(jobs.values()),
+        schedules=build_schedules(jobs),
+        sensors=[build_landing_sensor(jobs["userops_daily"]), run_failure_log_sensor],
+        resources=default_resources(),
+        # Two cores: one process per step would cost ~8 s of imports each.
+        executor=in_process_executor,
+    )
+    return Definitions.merge(core, ml_defs) if ml_defs is not None else core
+
+
+defs = build_definitions()

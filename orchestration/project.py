@@ -1,0 +1,169 @@
+"""The dbt project as Dagster sees it: manifest, day partitions, and the split of dbt nodes into
+the multi-assets the graph needs.
+
+Day-partitioned models (materialized='incremental') must run between the unpartitioned models
+they read and the unpartitioned models that read them, and dbt models that read tables written
+by Python assets (dbt sources other than `landing`, e.g. ml.churn_scores) must run after those
+assets. One multi-asset is one step, so the nodes are split into four ordered groups computed
+from the manifest: upstream -> daily -> main -> after_python.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from dagster import AssetKey, DailyPartitionsDefinition
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtProject
+
+from userops.manifest import dagster_target_path, prepare_manifest
+from userops.paths import PROJECT_DIR
+from userops.quality.settings import dbt_var
+
+LANDING_SOURCE = "landing"
+NODE_TYPES = ("model", "seed", "snapshot")
+
+DBT_PROJECT = DbtProject(
+    project_dir=PROJECT_DIR, target_path=dagster_target_path(), profiles_dir=PROJECT_DIR
+)
+# Under `dagster dev` this re-parses the project on every load, so edits show up.
+DBT_PROJECT.prepare_if_dev()
+
+BUSINESS_TIMEZONE: str = dbt_var("business_timezone")
+DAILY_PARTITIONS = DailyPartitionsDefinition(
+    start_date=str(dbt_var("daily_partitions_start")), timezone=BUSINESS_TIMEZONE
+)
+
+
+def manifest_path() -> Path:
+    """manifest.json, parsed first if absent, so loading the code location needs no manual step."""
+    path = Path(DBT_PROJECT.manifest_path)
+    if not path.exists():
+        prepare_manifest(path.parent)
+    return path
+
+
+@cache
+def load_manifest() -> dict[str, Any]:
+    return json.loads(manifest_path().read_text())
+
+
+class UseropsTranslator(DagsterDbtTranslator):
+    """Keys: a model's, seed's or snapshot's key is its name (dagster-dbt would prefix the
+    custom schema, e.g. marts/users; Python assets depend on AssetKey([model_name])); a landing
+    source's key is [landing, table]; sources written by Python assets (e.g. ml.churn_scores)
+    point at those assets' keys ([table]).
+    Groups follow the folders: landing, seeds, staging, intermediate, marts_<domain>."""
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> AssetKey:
+        resource_type = dbt_resource_props["resource_type"]
+        if resource_type in NODE_TYPES:
+            return AssetKey([dbt_resource_props["name"]])
+        if resource_type == "source" and dbt_resource_props["source_name"] != LANDING_SOURCE:
+            return AssetKey([dbt_resource_props["name"]])
+        return super().get_asset_key(dbt_resource_props)
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        resource_type = dbt_resource_props["resource_type"]
+        if resource_type == "seed":
+            return "seeds"
+        if resource_type == "snapshot":
+            return "snapshots"
+        fqn = dbt_resource_props.get("fqn", [])
+        if resource_type == "model" and len(fqn) > 2:
+            return fqn[1] if fqn[1] != "marts" or len(fqn) < 4 else f"marts_{fqn[2]}"
+        return super().get_group_name(dbt_resource_props)
+
+
+TRANSLATOR = UseropsTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
+
+
+@dataclass(frozen=True)
+class NodeGroups:
+    """dbt node names per multi-asset, in run order."""
+
+    upstream: tuple[str, ...]
+    daily: tuple[str, ...]
+    main: tuple[str, ...]
+    after_python: tuple[str, ...]
+
+
+def _closure(start: Iterable[str], edges: Mapping[str, set[str]]) -> set[str]:
+    seen: set[str] = set()
+    stack = list(start)
+    while stack:
+        for neighbour in edges.get(stack.pop(), set()):
+            if neighbour not in seen:
+                seen.add(neighbour)
+                stack.append(neighbour)
+    return seen
+
+
+def split_nodes(manifest: Mapping[str, Any]) -> NodeGroups:
+    """Split models, seeds and snapshots into the four ordered groups (see module docstring)."""
+    nodes = {
+        unique_id: node
+        for unique_id, node in manifest["nodes"].items()
+        if node["resource_type"] in NODE_TYPES
+    }
+    parents: dict[str, set[str]] = {}
+    children: dict[str, set[str]] = {}
+    for unique_id, node in nodes.items():
+        for parent in node.get("depends_on", {}).get("nodes", []):
+            if parent in nodes or parent in manifest.get("sources", {}):
+                parents.setdefault(unique_id, set()).add(parent)
+                children.setdefault(parent, set()).add(unique_id)
+    incremental = {
+        unique_id
+        for unique_id, node in nodes.items()
+        if node["resource_type"] == "model"
+        and node.get("config", {}).get("materialized") == "incremental"
+    }
+    ancestors = _closure(incremental, parents)
+    descendants = _closure(incremental, children)
+    daily = incremental | (ancestors & descendants)
+    upstream = (ancestors - daily) & nodes.keys()
+    python_sources = [
+        unique_id
+        for unique_id, source in manifest.get("sources", {}).items()
+        if source["source_name"] != LANDING_SOURCE
+    ]
+    after_python = _closure(python_sources, children) - daily - upstream
+    main = nodes.keys() - upstream - daily - after_python
+
+    def names(ids: set[str]) -> tuple[str, ...]:
+        return tuple(sorted(nodes[unique_id]["name"] for unique_id in ids))
+
+    return NodeGroups(names(upstream), names(daily), names(main), names(after_python))
+
+
+def landing_tables(manifest: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The landing sources as declared in _landing__sources.yml (via the manifest)."""
+    return sorted(
+        (
+            source
+            for source in manifest.get("sources", {}).values()
+            if source["source_name"] == LANDING_SOURCE
+        ),
+        key=lambda source: source["name"],
+    )
+
+
+def landing_key(table: str) -> AssetKey:
+    return AssetKey([LANDING_SOURCE, table])
+
+
+def mart_models(manifest: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(schema, name) of the models under models/marts/ that are relations (not ephemeral):
+    the tables the mart quality suites look at."""
+    return sorted(
+        (node["schema"], node["name"])
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "model"
+        and node.get("fqn", [None, None])[1] == "marts"
+        and node.get("config", {}).get("materialized") != "ephemeral"
+    )

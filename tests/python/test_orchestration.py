@@ -1,0 +1,471 @@
+"""The Dagster code location: loads, materializes the whole graph against a temporary DuckDB file,
+reruns day partitions idempotently (a range in one dbt invocation), stops at a bad landing file,
+and logs failed runs."""
+
+import importlib
+import shutil
+import sys
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+import pytest
+from conftest import SAMPLE_END_DATE
+
+from userops.generate import generate
+from userops.manifest import prepare_manifest
+
+PARTITION = SAMPLE_END_DATE.isoformat()
+DAILY_MODEL = "int_user_days_aggregated"
+
+
+@dataclass(frozen=True)
+class Location:
+    root: Path
+    landing_dir: Path
+    warehouse_path: Path
+    defs: Any
+
+
+def load_definitions() -> Any:
+    """Import the code location fresh, after the environment points at the test's files."""
+    for name in [name for name in sys.modules if name.startswith("orchestration.")]:
+        if name != "orchestration.ml":
+            del sys.modules[name]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return importlib.import_module("orchestration.definitions").defs
+
+
+@pytest.fixture(scope="module")
+def location(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Location]:
+    root = tmp_path_factory.mktemp("orchestration")
+    # 100 days: the churn assets need two label windows before the latest cutoff.
+    generate(
+        root / "landing", users=250, days=100, end_date=SAMPLE_END_DATE, seed=11, bad_row_share=0.01
+    )
+    dagster_home = root / "dagster_home"
+    dagster_home.mkdir()
+    (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    patch = pytest.MonkeyPatch()
+    for name, value in {
+        "USEROPS_LANDING_DIR": root / "landing",
+        "USEROPS_DUCKDB_PATH": root / "warehouse.duckdb",
+        "USEROPS_DUCKDB_TEMP_DIR": root / "tmp",
+        "USEROPS_DBT_TARGET_PATH": root / "target",
+        "USEROPS_MODEL_DIR": root / "models",
+        "DAGSTER_HOME": dagster_home,
+    }.items():
+        patch.setenv(name, str(value))
+    prepare_manifest(root / "target")
+    yield Location(root, root / "landing", root / "warehouse.duckdb", load_definitions())
+    patch.undo()
+
+
+def execute(location: Location, job_name: str, **kwargs: Any) -> Any:
+    from dagster import DagsterInstance
+
+    job = location.defs.resolve_job_def(job_name)
+    return job.execute_in_process(
+        instance=DagsterInstance.ephemeral(), raise_on_error=False, **kwargs
+    )
+
+
+def query(warehouse: Path, sql: str) -> list[tuple]:
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        return connection.execute(sql).fetchall()
+
+
+def step_errors(result: Any) -> str:
+    return "\n".join(
+        f"{event.step_key}: {event.event_specific_data.error.to_string()[-1500:]}"
+        for event in result.all_events
+        if event.event_type_value == "STEP_FAILURE"
+    )
+
+
+@pytest.fixture(scope="module")
+def full_run(location: Location) -> Any:
+    return execute(location, "userops_all", partition_key=PARTITION)
+
+
+def test_definitions_expose_assets_checks_schedules_and_sensors(location: Location) -> None:
+    from dagster import AssetKey
+
+    repository = location.defs.get_repository_def()
+    graph = location.defs.resolve_asset_graph()
+    keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
+    # Every dbt model and seed is an asset keyed by its name; landing tables are sources.
+    assert {"stg_landing__events", DAILY_MODEL, "users", "event_mapping"} <= keys
+    assert {f"landing/{table}" for table in ("users", "events", "orders")} <= keys
+    assert {"churn_model", "churn_scores"} <= keys
+    checks = {(key.asset_key.to_user_string(), key.name) for key in graph.asset_check_keys}
+    assert ("landing/events", "gx_landing_suite") in checks
+    assert ("landing/orders", "dbt_source_freshness") in checks
+    assert ("users", "gx_mart_suite") in checks
+    assert any(asset == "users" and name.startswith("unique_users") for asset, name in checks)
+    landing_check = graph.get_check_spec(
+        next(key for key in graph.asset_check_keys if key.name == "gx_landing_suite")
+    )
+    assert landing_check.blocking
+    assert {job.name for job in repository.get_all_jobs()} >= {
+        "userops_daily",
+        "userops_all",
+        "churn_retrain",
+    }
+    assert {schedule.name for schedule in repository.schedule_defs} == {
+        "userops_daily_schedule",
+        "churn_retrain_weekly_schedule",
+    }
+    assert {sensor.name for sensor in repository.sensor_defs} == {
+        "landing_files_sensor",
+        "run_failure_log_sensor",
+    }
+    daily = graph.get(AssetKey([DAILY_MODEL]))
+    assert daily.partitions_def.timezone == "Asia/Shanghai"
+    assert daily.backfill_policy.max_partitions_per_run is None  # single run per backfill
+    assert graph.get(AssetKey(["users"])).partitions_def is None
+
+
+def test_whole_graph_materializes(location: Location, full_run: Any) -> None:
+    assert full_run.success, step_errors(full_run)
+    materialized = {
+        event.asset_key.to_user_string() for event in full_run.get_asset_materialization_events()
+    }
+    graph = location.defs.resolve_asset_graph()
+    expected = {key.to_user_string() for key in graph.materializable_asset_keys}
+    assert expected - materialized == set()
+    evaluations = full_run.get_asset_check_evaluations()
+    # Freshness fails on purpose (the sample ends in 2026-06); everything else passes or warns.
+    failed_errors = [
+        evaluation.check_name
+        for evaluation in evaluations
+        if not evaluation.passed
+        and evaluation.severity.value == "ERROR"
+        and evaluation.check_name != "dbt_source_freshness"
+    ]
+    assert failed_errors == []
+    landing = {
+        evaluation.asset_key.to_user_string(): evaluation
+        for evaluation in evaluations
+        if evaluation.check_name == "gx_landing_suite"
+    }
+    assert set(landing) == {
+        f"landing/{table}"
+        for table in ("users", "events", "orders", "order_items", "marketing_spend")
+    }
+    # The sample injects ~1 % bad rows: warnings (staging quarantines them), never errors.
+    for evaluation in landing.values():
+        assert evaluation.passed or evaluation.severity.value == "WARN", evaluation.description
+    assert query(location.warehouse_path, "select count(*) from marts.users")[0][0] > 200
+
+
+def test_every_check_result_is_written_to_data_quality_results(
+    location: Location, full_run: Any
+) -> None:
+    rows = query(
+        location.warehouse_path,
+        "select check_name, rule_name, severity, passed from ops.data_quality_results"
+        f" where run_id = '{full_run.run_id}'",
+    )
+    frame = pd.DataFrame(rows, columns=["check_name", "rule_name", "severity", "passed"])
+    assert {"gx_landing_suite", "gx_mart_suite", "dbt_source_freshness"} <= set(frame.check_name)
+    assert (frame.rule_name == "dbt_test").sum() > 50
+    assert set(frame.severity) <= {"error", "warn"}
+    # The unknown event names the generator injects show up as a failed warning rule.
+    unknown = frame[(frame.rule_name == "event_name_known")]
+    assert list(unknown.passed) == [False] and list(unknown.severity) == ["warn"]
+    # One freshness row per landing table with a freshness config (order_items has none); the
+    # sample ends months before today, so at least one of them fails (without blocking).
+    freshness = frame[frame.check_name == "dbt_source_freshness"]
+    assert len(freshness) == 4
+    assert not freshness.passed.all()
+
+
+def _ghost_rows(warehouse: Path, days: list[str]) -> None:
+    with duckdb.connect(str(warehouse)) as connection:
+        for day in days:
+            connection.execute(
+                f"insert into intermediate.{DAILY_MODEL} (user_id, activity_date, event_count)"
+                " values ('ghost', cast(? as date), 99)",
+                [day],
+            ).fetchall()
+
+
+def _ghost_days(warehouse: Path) -> set[str]:
+    rows = query(
+        warehouse, f"select activity_date from intermediate.{DAILY_MODEL} where user_id = 'ghost'"
+    )
+    return {row[0].isoformat() for row in rows}
+
+
+def _real_rows(warehouse: Path) -> list[tuple]:
+    return query(
+        warehouse,
+        f"select * from intermediate.{DAILY_MODEL} where user_id <> 'ghost' order by all",
+    )
+
+
+def test_day_partition_rerun_is_idempotent_and_rebuilds_its_lookback(
+    location: Location, full_run: Any
+) -> None:
+    from dagster import AssetKey
+
+    assert full_run.success
+    before = _real_rows(location.warehouse_path)
+    # Lookback 3 days: the run for 06-30 owns business days 06-27 .. 06-30.
+    _ghost_rows(location.warehouse_path, ["2026-06-26", "2026-06-27", "2026-06-30"])
+    for _ in range(2):
+        result = execute(
+            location,
+            "userops_daily",
+            partition_key=PARTITION,
+            asset_selection=[AssetKey([DAILY_MODEL])],
+        )
+        assert result.success, step_errors(result)
+        assert _ghost_days(location.warehouse_path) == {"2026-06-26"}
+        assert _real_rows(location.warehouse_path) == before
+
+
+def test_backfill_of_a_range_is_one_dbt_invocation(location: Location, full_run: Any) -> None:
+    from dagster import AssetKey
+
+    assert full_run.success
+    before = _real_rows(location.warehouse_path)
+    _ghost_rows(location.warehouse_path, ["2026-06-06", "2026-06-07", "2026-06-15", "2026-06-16"])
+    result = execute(
+        location,
+        "userops_daily",
+        asset_selection=[AssetKey([DAILY_MODEL])],
+        tags={
+            "dagster/asset_partition_range_start": "2026-06-10",
+            "dagster/asset_partition_range_end": "2026-06-15",
+        },
+    )
+    assert result.success, step_errors(result)
+    steps = [e.step_key for e in result.all_events if e.event_type_value == "STEP_START"]
+    assert steps.count("dbt_daily_models") == 1
+    partitions = {
+        event.materialization.partition
+        for event in result.get_asset_materialization_events()
+        if event.asset_key == AssetKey([DAILY_MODEL])
+    }
+    assert partitions == {f"2026-06-{day}" for day in range(10, 16)}
+    # One window: 06-10 minus the 3-day lookback up to the end of 06-15.
+    assert _ghost_days(location.warehouse_path) >= {"2026-06-06", "2026-06-16"}
+    assert not _ghost_days(location.warehouse_path) & {"2026-06-07", "2026-06-15"}
+    assert _real_rows(location.warehouse_path) == before
+
+
+def test_bad_landing_file_blocks_the_marts_and_keeps_the_previous_ones(
+    location: Location, full_run: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert full_run.success
+    landing = tmp_path / "landing"
+    shutil.copytree(location.landing_dir, landing)
+    bad_file = landing / "events" / f"dt={PARTITION}" / "part-9.parquet"
+    # A client release that stopped sending event_name: required column missing.
+    pd.DataFrame(
+        {
+            "event_id": [f"bad{i}" for i in range(20)],
+            "user_id": ["u00000001"] * 20,
+            "event_time": [datetime(2026, 6, 30, 8, 0)] * 20,
+        }
+    ).to_parquet(bad_file)
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(location.warehouse_path, warehouse)
+    users_before = query(warehouse, "select count(*) from marts.users")
+    monkeypatch.setenv("USEROPS_LANDING_DIR", str(landing))
+    monkeypatch.setenv("USEROPS_DUCKDB_PATH", str(warehouse))
+
+    result = execute(location, "userops_daily", partition_key=PARTITION)
+
+    events_check = next(
+        evaluation
+        for evaluation in result.get_asset_check_evaluations()
+        if evaluation.asset_key.to_user_string() == "landing/events"
+        and evaluation.check_name == "gx_landing_suite"
+    )
+    assert not events_check.passed
+    assert events_check.severity.value == "ERROR"
+    assert f"events/dt={PARTITION}/part-9.parquet lacks event_name" in events_check.description
+    assert result.get_asset_materialization_events() == []
+    started = {e.step_key for e in result.all_events if e.event_type_value == "STEP_START"}
+    assert "landing__events_gx_landing_suite" in started
+    assert not started & {"dbt_upstream_models", "dbt_daily_models", "dbt_models"}
+    # The previous marts are untouched and readable.
+    assert query(warehouse, "select count(*) from marts.users") == users_before
+    logged = query(
+        warehouse,
+        "select message from ops.data_quality_results where run_id = ?"
+        " and rule_name = 'required_columns_present' and not passed and severity = 'error'".replace(
+            "?", f"'{result.run_id}'"
+        ),
+    )
+    assert len(logged) == 1 and "part-9.parquet lacks event_name" in logged[0][0]
+
+
+def test_run_failure_sensor_logs_failed_steps(
+    location: Location, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dagster import DagsterEventType, DagsterInstance, build_run_status_sensor_context, job, op
+
+    from orchestration.automation import run_failure_log_sensor
+    from orchestration.resources import Warehouse
+
+    @op
+    def read_landing() -> None:
+        raise ValueError("landing folder unreadable")
+
+    @job
+    def doomed() -> None:
+        read_landing()
+
+    instance = DagsterInstance.ephemeral()
+    result = doomed.execute_in_process(instance=instance, raise_on_error=False)
+    failure = next(e for e in result.all_events if e.event_type == DagsterEventType.RUN_FAILURE)
+    warehouse = tmp_path / "warehouse.duckdb"
+    monkeypatch.setenv("USEROPS_DUCKDB_PATH", str(warehouse))
+    context = build_run_status_sensor_context(
+        sensor_name="run_failure_log_sensor",
+        dagster_event=failure,
+        dagster_instance=instance,
+        dagster_run=result.dagster_run,
+        resources={"warehouse": Warehouse()},
+    ).for_run_failure()
+    run_failure_log_sensor(context)
+    rows = query(warehouse, "select run_id, job_name, step_key, error from ops.run_failures")
+    assert len(rows) == 1
+    run_id, job_name, step_key, error = rows[0]
+    assert (run_id, job_name, step_key) == (result.run_id, "doomed", "read_landing")
+    assert "landing folder unreadable" in error
+
+
+def test_landing_sensor_requests_new_and_changed_days_only() -> None:
+    from orchestration.automation import landing_run_requests
+
+    partitions = {"2026-06-28", "2026-06-29", "2026-06-30"}
+    listing = {"2026-06-28": "a", "2026-06-29": "b", "2026-06-30": "c", "2026-07-01": "d"}
+    # First evaluation: only the newest complete day, not the whole history; 07-01 is today.
+    requests, cursor = landing_run_requests(listing, {}, partitions)
+    assert [r.partition_key for r in requests] == ["2026-06-30"]
+    assert landing_run_requests(listing, cursor, partitions)[0] == []
+    # A late file for 06-29 and a new day 07-01 once it is a partition.
+    listing |= {"2026-06-29": "b2"}
+    requests, cursor = landing_run_requests(listing, cursor, partitions | {"2026-07-01"})
+    assert [r.partition_key for r in requests] == ["2026-06-29", "2026-07-01"]
+    assert len({r.run_key for r in requests}) == 2
+
+
+def test_day_listing_hashes_each_days_files(tmp_path: Path) -> None:
+    from orchestration.automation import day_listing
+
+    for table, day in [
+        ("orders", "2026-06-29"),
+        ("orders", "2026-06-30"),
+        ("events", "2026-06-30"),
+    ]:
+        folder = tmp_path / table / f"dt={day}"
+        folder.mkdir(parents=True)
+        (folder / "part-0.parquet").write_bytes(b"x")
+    first = day_listing(tmp_path)
+    assert set(first) == {"2026-06-29", "2026-06-30"}
+    (tmp_path / "events" / "dt=2026-06-30" / "part-1.parquet").write_bytes(b"late")
+    second = day_listing(tmp_path)
+    assert second["2026-06-29"] == first["2026-06-29"]
+    assert second["2026-06-30"] != first["2026-06-30"]
+
+
+def test_split_nodes_orders_partitioned_and_python_fed_models() -> None:
+    from orchestration.project import split_nodes
+
+    def node(name: str, parents: list[str], materialized: str = "view") -> tuple[str, dict]:
+        return f"model.p.{name}", {
+            "name": name,
+            "resource_type": "model",
+            "config": {"materialized": materialized},
+            "depends_on": {"nodes": parents},
+        }
+
+    manifest = {
+        "nodes": dict(
+            [
+                node("stg", ["source.p.landing.events"]),
+                node("stg_unused", ["source.p.landing.users"]),
+                node("daily", ["model.p.stg"], "incremental"),
+                node("mart", ["model.p.daily", "model.p.stg_unused"], "table"),
+                node("targets", ["model.p.mart", "source.p.ml.scores"], "table"),
+            ]
+        ),
+        "sources": {
+            "source.p.landing.events": {"source_name": "landing", "name": "events"},
+            "source.p.landing.users": {"source_name": "landing", "name": "users"},
+            "source.p.ml.scores": {"source_name": "ml", "name": "scores"},
+        },
+    }
+    groups = split_nodes(manifest)
+    assert groups.upstream == ("stg",)
+    assert groups.daily == ("daily",)
+    assert groups.main == ("mart", "stg_unused")
+    assert groups.after_python == ("targets",)
+
+
+def test_partition_vars_cover_the_business_days_of_the_range() -> None:
+    from orchestration.project import DAILY_PARTITIONS
+
+    window = DAILY_PARTITIONS.time_window_for_partition_key("2026-06-30")
+    assert window.start.date() == date(2026, 6, 30)
+    assert window.end.date() == date(2026, 7, 1)
+    assert str(window.start.tzinfo) in ("Asia/Shanghai", "CST")
+
+
+def test_landing_observation_versions_follow_the_file_listing(
+    location: Location, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dagster import DagsterInstance
+    from dagster._core.definitions.observe import observe
+
+    from orchestration.landing import landing_files_observation
+    from orchestration.resources import Warehouse
+
+    for day in ("2026-06-29", "2026-06-30"):
+        folder = tmp_path / "orders" / f"dt={day}"
+        folder.mkdir(parents=True)
+        (folder / "part-0.parquet").write_bytes(b"orders")
+    monkeypatch.setenv("USEROPS_LANDING_DIR", str(tmp_path))
+
+    def observed() -> dict[str, tuple[str, dict]]:
+        result = observe(
+            [landing_files_observation],
+            resources={"warehouse": Warehouse()},
+            instance=DagsterInstance.ephemeral(),
+        )
+        found = {}
+        for event in result.all_events:
+            if event.event_type_value == "ASSET_OBSERVATION":
+                observation = event.event_specific_data.asset_observation
+                found[observation.asset_key.to_user_string()] = (
+                    observation.tags["dagster/data_version"],
+                    {key: value.value for key, value in observation.metadata.items()},
+                )
+        return found
+
+    first = observed()
+    assert first["landing/orders"][1] == {
+        "file_count": 2,
+        "latest_partition": "2026-06-30",
+        "bytes": 12,
+    }
+    assert first["landing/events"][1]["file_count"] == 0
+    late = tmp_path / "orders" / "dt=2026-06-28" / "part-0.parquet"
+    late.parent.mkdir()
+    late.write_bytes(b"late")
+    second = observed()
+    assert second["landing/orders"][0] != first["landing/orders"][0]
+    assert second["landing/orders"][1]["latest_partition"] == "2026-06-30"
+    assert second["landing/events"][0] == first["landing/events"][0]

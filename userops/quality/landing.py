@@ -1,0 +1,223 @@
+"""Great Expectations suites on the landing files, one per landing table.
+
+Read with DuckDB exactly as dbt reads them (same glob, union_by_name), so a check sees the rows
+staging will see. Grading (error blocks the dbt models downstream, warn does not):
+- schema: every file carries the table's required columns -> error;
+- required values present, ids unique, values in range / in their accepted set -> error when the
+  failing share exceeds the dq_max_* var, warning below it (staging quarantines those rows);
+- event names known to seeds/event_mapping.csv -> error when fewer than dq_min_known_event_share
+  of the events are known (a renamed tracking plan), warning for any unknown name;
+- plausibility of optional profile fields (city_tier, birth_year) -> warning only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from userops.quality.settings import (
+    dbt_var,
+    known_event_names,
+    landing_format,
+    landing_glob,
+    required_columns,
+)
+from userops.quality.validate import CheckOutcome, Rule, run_rules
+
+LANDING_TABLES = ("users", "events", "orders", "order_items", "marketing_spend")
+KEYS = {
+    "users": ["user_id"],
+    "events": ["event_id"],
+    "orders": ["order_id"],
+    "order_items": ["order_id", "product_id"],
+    "marketing_spend": ["spend_date", "channel"],
+}
+ORDER_STATUSES = ["paid", "cancelled", "refunded"]
+# Numeric columns and their lowest valid value: amounts and prices >= 0, quantities >= 1.
+MINIMUMS = {
+    "orders": {"amount": 0, "discount": 0},
+    "order_items": {"quantity": 1, "unit_price": 0},
+    "marketing_spend": {"spend": 0},
+}
+
+
+@dataclass(frozen=True)
+class LandingFiles:
+    """One landing table as read for checking: rows, and per file the required columns it lacks."""
+
+    table: str
+    rows: pd.DataFrame
+    files: pd.DataFrame  # columns: file, missing_required_columns (None when complete)
+
+
+def _read_function() -> str:
+    return "read_csv" if landing_format() == "csv" else "read_parquet"
+
+
+def read_landing(landing_dir: Path, table: str) -> LandingFiles | None:
+    """The table's files, or None when it has none (optional tables may be absent)."""
+    pattern = landing_glob(landing_dir, table)
+    with duckdb.connect() as connection:
+        files = [
+            row[0] for row in connection.execute("select file from glob(?)", [pattern]).fetchall()
+        ]
+        if not files:
+            return None
+        required = required_columns(table)
+        file_rows = []
+        for file in sorted(files):
+            described = connection.execute(
+                f"describe select * from {_read_function()}(?)", [file]
+            ).fetchall()
+            present = {str(row[0]).lower() for row in described}
+            missing = [column for column in required if column not in present]
+            file_rows.append(
+                {
+                    "file": file,
+                    "missing_required_columns": (
+                        f"{Path(file).relative_to(landing_dir)} lacks {', '.join(missing)}"
+                        if missing
+                        else None
+                    ),
+                }
+            )
+        rows = connection.execute(
+            f"select * from {_read_function()}(?, union_by_name = true, filename = true)",
+            [pattern],
+        ).df()
+    rows.columns = [str(column).lower() for column in rows.columns]
+    return LandingFiles(table, rows, pd.DataFrame(file_rows))
+
+
+def prepare_rows(table: str, rows: pd.DataFrame) -> pd.DataFrame:
+    """Add the normalised helper columns rules check (staging's own normalisations)."""
+    rows = rows.copy()
+    if table == "events" and "event_name" in rows:
+        rows["event_name_normalised"] = rows["event_name"].astype("string").str.strip().str.lower()
+    if table == "orders" and "status" in rows:
+        rows["status_normalised"] = rows["status"].astype("string").str.strip().str.lower()
+    for column in MINIMUMS.get(table, {}):
+        if column in rows:
+            # Text amounts are allowed; unparseable ones are staging's unparseable_value.
+            rows[f"{column}_number"] = pd.to_numeric(rows[column], errors="coerce")
+    return rows
+
+
+def landing_rules(table: str, columns: set[str]) -> list[Rule]:
+    """Rules on a landing table's rows (the schema rule runs on the file list)."""
+    max_nulls = float(dbt_var("dq_max_null_required_share"))
+    max_duplicates = float(dbt_var("dq_max_duplicate_id_share"))
+    max_out_of_range = float(dbt_var("dq_max_out_of_range_share"))
+    rules: list[Rule] = []
+    for column in required_columns(table):
+        if column in columns:
+            rules.append(
+                Rule(
+                    f"{column}_not_null",
+                    "expect_column_values_to_not_be_null",
+                    {"column": column},
+                    f"{table}.{column} is present (required)",
+                    max_nulls,
+                )
+            )
+    key = KEYS[table]
+    if all(column in columns for column in key):
+        if len(key) == 1:
+            rules.append(
+                Rule(
+                    f"{key[0]}_unique",
+                    "expect_column_values_to_be_unique",
+                    {"column": key[0]},
+                    f"{table}.{key[0]} is unique",
+                    max_duplicates,
+                )
+            )
+        else:
+            rules.append(
+                Rule(
+                    f"{'_'.join(key)}_unique",
+                    "expect_compound_columns_to_be_unique",
+                    {"column_list": key},
+                    f"{table} ({', '.join(key)}) is unique",
+                    max_duplicates,
+                )
+            )
+    if table == "events" and "event_name" in columns:
+        min_known = float(dbt_var("dq_min_known_event_share"))
+        rules.append(
+            Rule(
+                "event_name_known",
+                "expect_column_values_to_be_in_set",
+                {"column": "event_name_normalised", "value_set": sorted(known_event_names())},
+                "events.event_name is in seeds/event_mapping.csv",
+                round(1 - min_known, 6),
+            )
+        )
+    if table == "orders" and "status" in columns:
+        rules.append(
+            Rule(
+                "status_accepted",
+                "expect_column_values_to_be_in_set",
+                {"column": "status_normalised", "value_set": ORDER_STATUSES},
+                f"orders.status is one of {', '.join(ORDER_STATUSES)}",
+                max_out_of_range,
+            )
+        )
+    for column, minimum in MINIMUMS.get(table, {}).items():
+        if column in columns:
+            rules.append(
+                Rule(
+                    f"{column}_at_least_{minimum}",
+                    "expect_column_values_to_be_between",
+                    {"column": f"{column}_number", "min_value": minimum},
+                    f"{table}.{column} >= {minimum}",
+                    max_out_of_range,
+                )
+            )
+    if table == "users":
+        # Optional profile fields: implausible values are worth a look, never a stop.
+        if "city_tier" in columns:
+            rules.append(
+                Rule(
+                    "city_tier_1_to_5",
+                    "expect_column_values_to_be_between",
+                    {"column": "city_tier", "min_value": 1, "max_value": 5},
+                    "users.city_tier is between 1 and 5",
+                    None,
+                )
+            )
+        if "birth_year" in columns:
+            rules.append(
+                Rule(
+                    "birth_year_plausible",
+                    "expect_column_values_to_be_between",
+                    {"column": "birth_year", "min_value": 1900, "max_value": 2030},
+                    "users.birth_year is between 1900 and 2030",
+                    None,
+                )
+            )
+    return rules
+
+
+SCHEMA_RULE = Rule(
+    "required_columns_present",
+    "expect_column_values_to_be_null",
+    {"column": "missing_required_columns"},
+    "every file has the table's required columns (docs/landing_contract.md)",
+    0.0,
+)
+
+
+def check_landing_table(landing_dir: Path, table: str) -> list[CheckOutcome] | None:
+    """Every rule's outcome for one landing table; None when the table has no files."""
+    landing = read_landing(landing_dir, table)
+    if landing is None:
+        return None
+    suite = f"landing_{table}"
+    outcomes = run_rules(f"{suite}_files", landing.files, [SCHEMA_RULE])
+    rows = prepare_rows(table, landing.rows)
+    outcomes += run_rules(suite, rows, landing_rules(table, set(landing.rows.columns)))
+    return outcomes
