@@ -47,6 +47,7 @@ def run_dbt(
     dbt_vars: Mapping[str, object] | None = None,
     capture: bool = False,
     target_path: Path | None = None,
+    log_path: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run one dbt command in the project directory; never raises on a failed build."""
     warehouse_path = Path(warehouse_path).resolve()
@@ -59,6 +60,8 @@ def run_dbt(
     if target_path is not None:
         # Separate target folders let tests run builds without sharing compiled state.
         command += ["--target-path", str(target_path)]
+    if log_path is not None:
+        command += ["--log-path", str(log_path)]
     return subprocess.run(
         command,
         cwd=PROJECT_DIR,

@@ -96,6 +96,15 @@ def publish(
     return Publication(build_id, serving_dir / SERVING_FILE, parquet_dir, tables)
 
 
+def served_build_id(serving_dir: Path | None = None) -> str | None:
+    """The build readers currently see, or None before the first publication."""
+    database = (serving_dir or default_serving_dir()).resolve() / SERVING_FILE
+    if not database.exists():
+        return None
+    with duckdb.connect(str(database), read_only=True) as connection:
+        return str(connection.execute("select build_id from meta.publication").fetchall()[0][0])
+
+
 def _point_current(parquet_root: Path, build_id: str) -> None:
     link = parquet_root / "current"
     temporary = parquet_root / f".current.{build_id}"

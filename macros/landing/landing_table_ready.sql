@@ -12,7 +12,7 @@
         {{ return(true) }}
     {%- endif -%}
     {%- set pattern = landing_glob(table_name) -%}
-    {%- set files = run_query("select file from glob('" ~ pattern ~ "') order by file").columns[0].values() -%}
+    {%- set files = landing_files(table_name) -%}
     {%- if files | length == 0 -%}
         {%- if table_name in var('mandatory_landing_tables', ['orders']) -%}
             {{ exceptions.raise_compiler_error(
@@ -23,16 +23,16 @@
     {%- endif -%}
     {%- set required = landing_required_columns(table_name) -%}
     {%- set problems = [] -%}
-    {%- for file, columns in landing_file_columns(pattern, files).items() -%}
-        {%- for column in required if column not in columns -%}
-            {%- do problems.append("file " ~ file ~ " has no required column '" ~ column ~ "'") -%}
-        {%- endfor -%}
+    {%- for file, column in landing_missing_columns(table_name, pattern, files, required) -%}
+        {%- do problems.append("file " ~ file ~ " has no required column '" ~ column ~ "'") -%}
     {%- endfor -%}
+    {%- do problems.extend(landing_type_problems(table_name, pattern)) -%}
     {%- if problems -%}
         {{ exceptions.raise_compiler_error(
             "Landing table '" ~ table_name ~ "' breaks the raw-data contract (docs/landing_contract.md): "
             ~ (problems[:10] | join('; ')) ~ ('; …' if problems | length > 10 else '')) }}
     {%- endif -%}
+    {%- do register_landing_source(table_name) -%}
     {{ return(true) }}
 {% endmacro %}
 
@@ -44,6 +44,34 @@
 
 {% macro landing_glob(table_name) %}
     {{- return(landing_dir() ~ '/' ~ table_name ~ '/*/*.' ~ var('landing_format', 'parquet')) -}}
+{% endmacro %}
+
+
+{#- The files of a landing table (the glob above), sorted. Dialect-specific: DuckDB globs, Spark
+    lists with the binaryFile source (macros/spark/landing.sql). -#}
+{% macro landing_files(table_name) %}
+    {{- return(adapter.dispatch('landing_files', 'userops')(table_name)) -}}
+{% endmacro %}
+
+{% macro duckdb__landing_files(table_name) %}
+    {{- return(run_query("select file from glob('" ~ landing_glob(table_name) ~ "') order by file").columns[0].values()) -}}
+{% endmacro %}
+
+{% macro default__landing_files(table_name) %}
+    {{- exceptions.raise_compiler_error(
+        "Reading landing files is implemented for duckdb and spark only: add "
+        ~ adapter.type() ~ "__landing_files, " ~ adapter.type() ~ "__landing_file_columns and "
+        ~ adapter.type() ~ "__register_landing_source (see macros/spark/landing.sql).") -}}
+{% endmacro %}
+
+
+{#- Makes source('landing', table_name) readable on engines that cannot read files through the
+    source's external_location (a dbt-duckdb feature): DuckDB needs nothing. -#}
+{% macro register_landing_source(table_name) %}
+    {{- return(adapter.dispatch('register_landing_source', 'userops')(table_name)) -}}
+{% endmacro %}
+
+{% macro default__register_landing_source(table_name) %}
 {% endmacro %}
 
 
@@ -69,10 +97,31 @@
 {% endmacro %}
 
 
+{#- (file, column) for each required column a file lacks. Reads every file's columns; Spark
+    narrows the files down first (macros/spark/landing.sql). -#}
+{% macro landing_missing_columns(table_name, pattern, files, required) %}
+    {{- return(adapter.dispatch('landing_missing_columns', 'userops')(table_name, pattern, files, required)) -}}
+{% endmacro %}
+
+{% macro default__landing_missing_columns(table_name, pattern, files, required) %}
+    {%- set missing = [] -%}
+    {%- for file, columns in landing_file_columns(pattern, files).items() -%}
+        {%- for column in required if column not in columns -%}
+            {%- do missing.append((file, column)) -%}
+        {%- endfor -%}
+    {%- endfor -%}
+    {{- return(missing) -}}
+{% endmacro %}
+
+
 {#- Column names per file, lower-cased. Parquet: one metadata query for all files; CSV: the
     header of each file. A file DuckDB cannot read fails here with its own message, which names
     the file. -#}
 {% macro landing_file_columns(pattern, files) %}
+    {{- return(adapter.dispatch('landing_file_columns', 'userops')(pattern, files)) -}}
+{% endmacro %}
+
+{% macro duckdb__landing_file_columns(pattern, files) %}
     {%- set by_file = {} -%}
     {%- if var('landing_format', 'parquet') == 'parquet' -%}
         {%- set result = run_query(
@@ -99,7 +148,7 @@
         {{ return('*') }}
     {%- endif -%}
     {%- set pattern = landing_glob(table_name) -%}
-    {%- set files = run_query("select file from glob('" ~ pattern ~ "') order by file").columns[0].values() -%}
+    {%- set files = landing_files(table_name) -%}
     {%- set present = [] -%}
     {%- for columns in landing_file_columns(pattern, files).values() -%}
         {%- do present.extend(columns) -%}
@@ -109,7 +158,7 @@
         {%- if name in present -%}
             {%- do projection.append(name) -%}
         {%- else -%}
-            {%- do projection.append('cast(null as ' ~ column.data_type ~ ') as ' ~ name) -%}
+            {%- do projection.append('cast(null as ' ~ sql_type(column.data_type) ~ ') as ' ~ name) -%}
         {%- endif -%}
     {%- endfor -%}
     {%- do projection.append('filename') -%}
@@ -121,8 +170,8 @@
 {% macro empty_landing_table(table_name) %}
     select
     {%- for name, column in landing_columns(table_name).items() %}
-        cast(null as {{ column.data_type }}) as {{ name }},
+        cast(null as {{ sql_type(column.data_type) }}) as {{ name }},
     {%- endfor %}
-        cast(null as varchar) as filename
+        cast(null as {{ dbt.type_string() }}) as filename
     where 1 = 0
 {% endmacro %}
