@@ -15,11 +15,11 @@
     select * from {{ scores_source }}
     {%- else -%}
     select
-        cast(null as varchar) as user_id,
+        cast(null as {{ dbt.type_string() }}) as user_id,
         cast(null as date) as scored_date,
         cast(null as double) as churn_probability,
-        cast(null as varchar) as risk_tier,
-        cast(null as varchar) as model_version
+        cast(null as {{ dbt.type_string() }}) as risk_tier,
+        cast(null as {{ dbt.type_string() }}) as model_version
     where 1 = 0
     {%- endif -%}
 {% endmacro %}

@@ -1,5 +1,20 @@
 {#- Dialect differences for value checks and hashing, kept behind adapter.dispatch. -#}
 
+{#- A type of the landing contract (data_type in _landing__sources.yml) in the target's dialect:
+    DuckDB takes varchar as is; Spark needs a length for varchar, its text type is `string`. -#}
+{% macro sql_type(data_type) %}
+    {{- return(adapter.dispatch('sql_type', 'userops')(data_type)) -}}
+{% endmacro %}
+
+{% macro default__sql_type(data_type) -%}
+    {{- dbt.type_string() if data_type | lower in ['varchar', 'text', 'string'] else data_type -}}
+{%- endmacro %}
+
+{% macro duckdb__sql_type(data_type) -%}
+    {{- data_type -}}
+{%- endmacro %}
+
+
 {#- A cast that yields null instead of failing. -#}
 {% macro safe_cast(expression, data_type) %}
     {{- return(adapter.dispatch('safe_cast', 'userops')(expression, data_type)) -}}
@@ -12,7 +27,7 @@
 
 {#- Text of a value with blanks turned into null. -#}
 {% macro clean_text(expression) -%}
-    nullif(trim(cast({{ expression }} as varchar)), '')
+    nullif(trim(cast({{ expression }} as {{ dbt.type_string() }})), '')
 {%- endmacro %}
 
 
@@ -69,7 +84,8 @@
 {% endmacro %}
 
 {% macro default__row_as_json(relation_alias) -%}
-    to_json(struct({{ relation_alias }}.*))
+    {#- Spark drops null fields from JSON unless told not to; a quarantined row keeps them all. -#}
+    to_json(struct({{ relation_alias }}.*), map('ignoreNullFields', 'false'))
 {%- endmacro %}
 
 {% macro duckdb__row_as_json(relation_alias) -%}

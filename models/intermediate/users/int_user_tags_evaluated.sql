@@ -70,7 +70,7 @@ rules_applied as (
         end as metric_value,
         case tag_catalogue.metric
             {%- for name, (expression, kind) in metrics.items() if kind == 'text' %}
-            when '{{ name }}' then cast({{ expression }} as varchar)
+            when '{{ name }}' then cast({{ expression }} as {{ dbt.type_string() }})
             {%- endfor %}
         end as metric_text
     from metric_inputs

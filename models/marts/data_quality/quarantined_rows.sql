@@ -4,7 +4,7 @@
     ('events', 'event_id'),
     ('orders', 'order_id'),
     ('order_items', "order_id || '|' || product_id"),
-    ('marketing_spend', "cast(spend_date_raw as varchar) || '|' || channel"),
+    ('marketing_spend', "cast(spend_date_raw as " ~ dbt.type_string() ~ ") || '|' || channel"),
 ] %}
 
 with
@@ -18,7 +18,7 @@ quarantined_{{ table_name }} as (
     select
         '{{ table_name }}' as table_name,
         quarantine_reason,
-        cast({{ key_expression }} as varchar) as record_key,
+        cast({{ key_expression }} as {{ dbt.type_string() }}) as record_key,
         source_file,
         raw_record
     from base_{{ table_name }}
@@ -48,7 +48,7 @@ numbered as (
 final as (
     select
         {{ dbt.hash(
-            "table_name || '|' || coalesce(source_file, '') || '|' || cast(row_in_file as varchar)"
+            "table_name || '|' || coalesce(source_file, '') || '|' || cast(row_in_file as " ~ dbt.type_string() ~ ")"
         ) }} as quarantined_row_key,
         table_name,
         quarantine_reason,
