@@ -20,11 +20,12 @@ DEMO_ARGS ?=
 
 DAGSTER_PORT ?= 3000
 
-.PHONY: help install demo test lint dbt-build clean dagster dagster-home dagster-manifest
+.PHONY: help install demo test bench lint dbt-build clean dagster dagster-home dagster-manifest
 
 help:
 	@echo "make demo    generate sample data, build the warehouse, print a summary"
 	@echo "make test    lint + pytest (dbt unit and data tests run inside)"
+	@echo "make bench   full build, one-day incremental run, DuckDB floor, pandas at 1M/10M/100M events"
 	@echo "make dagster Dagster UI on http://127.0.0.1:$(DAGSTER_PORT) (assets, checks, schedules, sensors)"
 	@echo "make clean   remove generated data, target/ and logs/"
 
@@ -46,6 +47,13 @@ demo: install dagster-home
 	.venv/bin/python -m orchestration.materialize --full-refresh
 	.venv/bin/userops publish
 	.venv/bin/userops summary
+
+# Benchmark (docs/benchmark.md): BENCH_SCALES=1m,10m,100m by default; figures go to
+# bench_results/results.json and bench_results/benchmark.md. 100M events needs ~25 GB of disk
+# and runs for about an hour on 2 cores.
+BENCH_SCALES ?= 1m,10m,100m
+bench: install
+	.venv/bin/python -m userops.bench --scales $(BENCH_SCALES)
 
 # Telemetry off for every Dagster command run from here (the folder is gitignored).
 dagster-home:

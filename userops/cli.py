@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import time
 from datetime import UTC, date, datetime, timedelta
@@ -110,11 +111,48 @@ def _generate(args: argparse.Namespace, landing_dir: Path) -> None:
 def _build(landing_dir: Path, warehouse: Path, extra: list[str], *, publish: bool = True) -> int:
     from userops.dbt import run_dbt
 
-    result = run_dbt(["build", *extra], landing_dir=landing_dir, warehouse_path=warehouse)
+    # Unit tests check the SQL on fixed inputs and run in CI (make test); a build of the data
+    # runs every model and data test.
+    result = run_dbt(
+        ["build", "--exclude-resource-type", "unit_test", *extra],
+        landing_dir=landing_dir,
+        warehouse_path=warehouse,
+    )
     # Only a build whose models and tests all passed replaces what BI tools read.
-    if result.returncode == 0 and publish:
-        _publish(warehouse)
-    return result.returncode
+    if result.returncode == 0:
+        if publish:
+            _publish(warehouse)
+        return 0
+    _report_failed_build(result.returncode, publish=publish)
+    # A dbt killed by a signal reports -N; exit 128 + N as a shell does, never a negative code.
+    return 128 - result.returncode if result.returncode < 0 else result.returncode
+
+
+def _report_failed_build(returncode: int, *, publish: bool) -> None:
+    import duckdb
+
+    from userops.serving import SERVING_FILE, default_serving_dir, served_build_id
+
+    if returncode < 0:
+        try:
+            how = f"was stopped by {signal.Signals(-returncode).name}"
+        except ValueError:
+            how = f"was stopped by signal {-returncode}"
+    else:
+        how = f"failed (exit code {returncode}; the errors are listed above)"
+    message = f"userops build: dbt build {how}."
+    if publish:
+        database = default_serving_dir() / SERVING_FILE
+        try:
+            served = served_build_id()
+        except duckdb.Error as error:  # the report must not hide the build's own failure
+            served = f"(unknown: {error})"
+        message += (
+            f" Nothing was published: readers still see build {served} in {database}."
+            if served
+            else " Nothing was published (there is no serving copy yet)."
+        )
+    print(message, file=sys.stderr)
 
 
 def _publish(warehouse: Path) -> None:

@@ -1,10 +1,22 @@
 -- One row per user and business day with events: the event counts that tags need and
 -- int_user_days_aggregated does not carry (night use, searches, push deliveries and clicks).
 -- Empty for an orders-only data set.
+-- Incremental by business day (macros/incremental/day_windows.sql): a day-partitioned run
+-- recomputes only its window's days.
+{{
+    config(
+        materialized='incremental' if incremental_deletes_supported() else 'table',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        pre_hook=[day_window_delete_hook('activity_date')],
+    )
+}}
+
 with
 
 events as (
     select * from {{ ref('stg_landing__events') }}
+    {{ day_window_where('event_date') }}
 ),
 
 events_local as (

@@ -2,14 +2,27 @@
 -- (category) and where they were active (platform), ranked by int_users_as_of_aggregated into
 -- top category and preferred platform. Categories come from paid order items (amount) and from
 -- active events carrying a category (count); platforms from active events.
+-- Incremental by business day (macros/incremental/day_windows.sql): a day-partitioned run
+-- recomputes only its window's days.
+{{
+    config(
+        materialized='incremental' if incremental_deletes_supported() else 'table',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        pre_hook=[day_window_delete_hook('activity_date')],
+    )
+}}
+
 with
 
 events as (
     select * from {{ ref('stg_landing__events') }}
+    {{ day_window_where('event_date') }}
 ),
 
 orders as (
     select * from {{ ref('stg_landing__orders') }}
+    {{ day_window_where('order_date') }}
 ),
 
 order_items as (

@@ -1,3 +1,14 @@
+{#- Incremental by load day like base_landing__events (macros/incremental/day_windows.sql):
+    a day-partitioned run restages only the rows of the files it re-read. -#}
+{{
+    config(
+        materialized='incremental' if incremental_deletes_supported() else 'table',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        pre_hook=[load_window_delete_hook()],
+    )
+}}
+
 with
 
 base_events as (
@@ -30,6 +41,9 @@ final as (
     left join event_mapping
         on base_events.raw_event_name = event_mapping.raw_event_name
     where base_events.quarantine_reason is null
+        {% if is_incremental() -%}
+        and {{ in_load_window('base_events.source_file') }}
+        {%- endif %}
 )
 
 select * from final

@@ -1,10 +1,30 @@
--- Every raw event row, typed, with its quarantine reason (null = clean). Unknown event names
--- are not a reason: they are flagged in stg_landing__events.
+-- Every raw event row, typed, with its quarantine reason (null = clean) and, when quarantined,
+-- the row as it arrived (raw_record). Unknown event names are not a reason: they are flagged in
+-- stg_landing__events.
+{%- set columns = [
+    'event_id', 'user_id', 'event_time_raw', 'event_at', 'raw_event_name', 'session_id',
+    'platform', 'page', 'referrer_user_id', 'properties', 'source_file', 'check_reason',
+] %}
+{#- Incremental by load day (macros/incremental/day_windows.sql): a day-partitioned run reads
+    only the files of the last few load days, and their rows are checked for duplicates against
+    the valid rows already loaded from earlier files. The table is the only full pass over raw
+    events; staging, quarantine and accounting read it. -#}
+{{
+    config(
+        materialized='incremental' if incremental_deletes_supported() else 'table',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        pre_hook=[load_window_delete_hook()],
+    )
+}}
 with
 
 source as (
     {% if landing_table_ready('events') %}
     select {{ landing_projection('events') }} from {{ source('landing', 'events') }}
+    {% if is_incremental() -%}
+    where {{ in_load_window('filename') }}
+    {%- endif %}
     {% else %}
     {{ empty_landing_table('events') }}
     {% endif %}
@@ -23,7 +43,7 @@ typed as (
         {{ clean_text('source.referrer_user_id') }} as referrer_user_id,
         {{ clean_text('source.properties') }} as properties,
         source.filename as source_file,
-        {{ row_as_json('source') }} as raw_record
+        {{ row_as_struct('source') }} as raw_source
     from source
 ),
 
@@ -40,11 +60,6 @@ checked as (
     from typed
 ),
 
-final as (
-    select
-        *,
-        {{ quarantine_duplicates(['event_id'], 'event_at, raw_event_name') }} as quarantine_reason
-    from checked
-)
+{{ quarantine_ranked_ctes(['event_id'], 'event_at, raw_event_name', columns, history=this if is_incremental() else none) }}
 
 select * from final

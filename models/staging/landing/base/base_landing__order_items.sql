@@ -1,4 +1,15 @@
 -- Every raw order-item row, typed, with its quarantine reason (null = clean).
+{%- set columns = [
+    'order_id',
+    'product_id',
+    'category',
+    'quantity_raw',
+    'quantity',
+    'unit_price_raw',
+    'unit_price',
+    'source_file',
+    'check_reason',
+] %}
 with
 
 source as (
@@ -19,7 +30,7 @@ typed as (
         source.unit_price as unit_price_raw,
         {{ safe_cast('source.unit_price', 'decimal(18, 2)') }} as unit_price,
         source.filename as source_file,
-        {{ row_as_json('source') }} as raw_record
+        {{ row_as_struct('source') }} as raw_source
     from source
 ),
 
@@ -36,11 +47,6 @@ checked as (
     from typed
 ),
 
-final as (
-    select
-        *,
-        {{ quarantine_duplicates(['order_id', 'product_id'], 'quantity, unit_price') }} as quarantine_reason
-    from checked
-)
+{{ quarantine_ranked_ctes(['order_id', 'product_id'], 'quantity, unit_price', columns) }}
 
 select * from final

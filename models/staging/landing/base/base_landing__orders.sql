@@ -1,5 +1,20 @@
 -- Every raw order row, typed, with its quarantine reason (null = clean). Read only by
 -- stg_landing__orders (clean rows) and quarantined_rows (the rest).
+{%- set columns = [
+    'order_id',
+    'user_id',
+    'ordered_at_raw',
+    'ordered_at',
+    'status',
+    'amount_raw',
+    'amount',
+    'discount_raw',
+    'discount',
+    'coupon_code',
+    'currency',
+    'source_file',
+    'check_reason',
+] %}
 with
 
 source as (
@@ -24,7 +39,7 @@ typed as (
         {{ clean_text('source.coupon_code') }} as coupon_code,
         upper({{ clean_text('source.currency') }}) as currency,
         source.filename as source_file,
-        {{ row_as_json('source') }} as raw_record
+        {{ row_as_struct('source') }} as raw_source
     from source
 ),
 
@@ -43,11 +58,6 @@ checked as (
     from typed
 ),
 
-final as (
-    select
-        *,
-        {{ quarantine_duplicates(['order_id'], 'ordered_at, amount, status') }} as quarantine_reason
-    from checked
-)
+{{ quarantine_ranked_ctes(['order_id'], 'ordered_at, amount, status', columns) }}
 
 select * from final

@@ -1,0 +1,95 @@
+{#-
+    The windows of a day-partitioned run (Dagster passes vars start_date / end_date, end
+    exclusive; docs/orchestration.md). Two kinds of incremental model use them:
+
+    - by business day (int_user_*_aggregated, ...): a run recomputes the days
+      [start_date - incremental_lookback_days, end_date);
+    - by load day (base_landing__events, stg_landing__events): a run re-reads the landing files
+      of load days (the `dt=` folder) from start_date - incremental_lookback_days on, so files
+      delivered for the last few days, late or again, are picked up, and older files are not
+      read at all.
+
+    Without the vars (plain `dbt build`, the CLI) every run recomputes all history, as a table
+    would. A pre-hook deletes the window's rows and the model inserts them again, so rerunning a
+    day is idempotent. Hooks are rendered when they run, so `this` is the run's relation.
+-#}
+
+{#- First business day a partitioned run recomputes, as a SQL date, or none for all history. -#}
+{% macro day_window_start() %}
+    {%- set start_date = var('start_date', none) -%}
+    {%- if not start_date -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {{ return(dbt.dateadd('day', -var('incremental_lookback_days'), "cast('" ~ start_date ~ "' as date)")) }}
+{% endmacro %}
+
+
+{% macro day_window_end() %}
+    {%- set end_date = var('end_date', none) -%}
+    {{ return("cast('" ~ end_date ~ "' as date)" if end_date else none) }}
+{% endmacro %}
+
+
+{#- Condition on a business-day column: inside the run's window (true without one). -#}
+{% macro in_day_window(date_column) -%}
+    {%- set start = day_window_start() -%}
+    {%- set end = day_window_end() -%}
+    {%- if start is none -%}
+        true
+    {%- else -%}
+        {{ date_column }} >= {{ start }}{% if end %} and {{ date_column }} < {{ end }}{% endif %}
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- `where` clause for reading the window's days from an upstream model; empty on a full build
+    or when the model is built from scratch. -#}
+{% macro day_window_where(date_column) -%}
+    {%- if is_incremental() and day_window_start() is not none -%}
+        where {{ in_day_window(date_column) }}
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- Pre-hook deleting the rows a run recomputes: the window's days, or every row. -#}
+{% macro day_window_delete_hook(date_column) -%}
+    {%- set condition = in_day_window(date_column) -%}
+    {{- return("{% if is_incremental() %}delete from {{ this }} where " ~ condition ~ "{% endif %}") -}}
+{%- endmacro %}
+
+
+{#- First load day of a partitioned run's window (YYYY-MM-DD text), or none without a window. -#}
+{% macro load_window_first_day() %}
+    {%- set start_date = var('start_date', none) -%}
+    {%- if not start_date -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set first_day = modules.datetime.date.fromisoformat(start_date)
+        - modules.datetime.timedelta(days=var('incremental_lookback_days')) -%}
+    {{ return(first_day.isoformat()) }}
+{% endmacro %}
+
+
+{#- Load day of a landing file: the YYYY-MM-DD of its `dt=` folder ('' outside one). Read from
+    the path's own folder name, so rows loaded before the landing folder moved or was
+    reached through another path still match. DuckDB skips the files this rules out. -#}
+{% macro load_day_of(file_column) -%}
+    regexp_extract({{ file_column }}, '/dt=([0-9]{4}-[0-9]{2}-[0-9]{2})/', 1)
+{%- endmacro %}
+
+
+{#- Condition on a file-name column: the file is in the run's load window (true without one). -#}
+{% macro in_load_window(file_column) -%}
+    {%- set first_day = load_window_first_day() -%}
+    {%- if first_day is none -%}
+        true
+    {%- else -%}
+        {{ load_day_of(file_column) }} >= '{{ first_day }}'
+    {%- endif -%}
+{%- endmacro %}
+
+
+{% macro load_window_delete_hook() -%}
+    {%- set condition = in_load_window('source_file') -%}
+    {{- return("{% if is_incremental() %}delete from {{ this }} where " ~ condition ~ "{% endif %}") -}}
+{%- endmacro %}

@@ -1,0 +1,359 @@
+"""Benchmark: full build, one-day incremental run and the DuckDB floor at several data scales.
+
+`python -m userops.bench` (or `make bench`) generates sample data at each scale, then measures,
+each in its own process so peak memory is that step's alone:
+
+- floor: one DuckDB pass that reads every raw column of every landing file once;
+- full: `dbt build --full-refresh` on all days but the last (models and data tests; unit tests
+  test SQL logic on fixed inputs and run in CI, not in production runs);
+- incremental: the last day's files appended, then the daily partitioned run Dagster makes
+  (`dbt build --vars {start_date, end_date}` for that one day);
+- pandas (small scales only): daily active users, the monthly retention matrix and RFM
+  segments from the raw files, written the way a user without this project would, and checked
+  against the marts the build made.
+
+Figures go to `<out>/results.json` (one record per scale and step, appended as they finish) and
+the Markdown table to `<out>/benchmark.md`; docs/benchmark.md quotes one such run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+from userops.dbt import dbt_env, dbt_executable
+from userops.paths import PROJECT_DIR
+
+# Generated data averages 1.414 events per user and calendar day over 120 days (58,000 users
+# gave 9.84 M events), so users = events / (days * 1.414).
+EVENTS_PER_USER_DAY = 1.414
+DAYS = 120
+END_DATE = date(2026, 6, 30)
+SCALES = {"1m": 1_000_000, "10m": 10_000_000, "100m": 100_000_000}
+PANDAS_SCALES = {"1m", "10m"}
+LANDING_TABLES = ("users", "events", "orders", "order_items", "marketing_spend")
+
+
+@dataclass
+class Measurement:
+    scale: str
+    step: str
+    seconds: float
+    peak_rss_mb: float
+    returncode: int
+    detail: dict
+
+
+def users_for(events: int, days: int = DAYS) -> int:
+    """Users to generate for about `events` events over `days` days."""
+    return max(100, round(events / (days * EVENTS_PER_USER_DAY)))
+
+
+def run_measured(command: list[str], *, env: dict[str, str], log: Path, interval: float = 0.1):
+    """Run a command; return (seconds, peak RSS of it and its children in MB, returncode).
+
+    RSS is sampled every `interval` seconds over the whole process tree, so DuckDB running
+    inside dbt and any helper process count.
+    """
+    import psutil
+
+    log.parent.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    with log.open("w") as handle:
+        process = subprocess.Popen(
+            command, cwd=PROJECT_DIR, env=env, stdout=handle, stderr=subprocess.STDOUT
+        )
+        root = psutil.Process(process.pid)
+        peak = 0
+        while process.poll() is None:
+            total = 0
+            with contextlib.suppress(psutil.NoSuchProcess):
+                for member in [root, *root.children(recursive=True)]:
+                    with contextlib.suppress(psutil.NoSuchProcess):
+                        total += member.memory_info().rss
+            peak = max(peak, total)
+            time.sleep(interval)
+    return time.perf_counter() - started, peak / 2**20, process.returncode
+
+
+def floor_pass(landing_dir: Path, memory_limit: str, temp_dir: Path) -> dict[str, int]:
+    """Read every column of every landing file once; return rows per table."""
+    import duckdb
+
+    connection = duckdb.connect(
+        config={"memory_limit": memory_limit, "temp_directory": str(temp_dir)}
+    )
+    rows = {}
+    for table in LANDING_TABLES:
+        pattern = landing_dir / table / "*" / "*.parquet"
+        if not list((landing_dir / table).glob("*/*.parquet")):
+            continue
+        # sum(hash(column)) for every column forces each value to be read and decoded.
+        result = connection.execute(
+            f"select count(*), sum(hash(columns(*))) from read_parquet('{pattern}', "
+            "hive_partitioning = true, union_by_name = true)"
+        ).fetchall()
+        rows[table] = int(result[0][0])
+    return rows
+
+
+def holdback_last_day(landing_dir: Path, holdback_dir: Path, day: date) -> list[Path]:
+    """Move the `dt=<day>` folder of every table aside; return the moved folders."""
+    moved = []
+    for table in LANDING_TABLES:
+        folder = landing_dir / table / f"dt={day.isoformat()}"
+        if folder.exists():
+            target = holdback_dir / table / folder.name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(folder, target)
+            moved.append(target)
+    return moved
+
+
+def restore_day(landing_dir: Path, holdback_dir: Path) -> None:
+    for folder in sorted(holdback_dir.glob("*/dt=*")):
+        shutil.move(folder, landing_dir / folder.parent.name / folder.name)
+
+
+def node_timings(run_results: Path, top: int = 12) -> dict:
+    """Where a dbt run's time went: per node type totals and the slowest nodes."""
+    results = json.loads(run_results.read_text())
+    by_type: dict[str, float] = {}
+    nodes = []
+    for result in results["results"]:
+        kind = result["unique_id"].split(".")[0]
+        by_type[kind] = by_type.get(kind, 0.0) + result["execution_time"]
+        nodes.append((result["execution_time"], result["unique_id"]))
+    nodes.sort(reverse=True)
+    return {
+        "dbt_elapsed_s": round(results["elapsed_time"], 1),
+        "nodes": len(nodes),
+        "node_seconds_by_type": {key: round(value, 1) for key, value in sorted(by_type.items())},
+        "slowest": [[round(seconds, 1), unique_id] for seconds, unique_id in nodes[:top]],
+        "status": {
+            status: sum(1 for r in results["results"] if r["status"] == status)
+            for status in sorted({r["status"] for r in results["results"]})
+        },
+    }
+
+
+def bench_scale(scale: str, events: int, work: Path, out: Path, memory_limit: str) -> list:
+    from userops.generate import generate
+
+    root = work / scale
+    if root.exists():
+        shutil.rmtree(root)
+    landing = root / "landing"
+    warehouse = root / "warehouse.duckdb"
+    temp_dir = root / "tmp"
+    temp_dir.mkdir(parents=True)
+    measurements: list[Measurement] = []
+
+    def record(step: str, seconds: float, peak: float, code: int, **detail) -> None:
+        measurement = Measurement(scale, step, round(seconds, 2), round(peak, 1), code, detail)
+        measurements.append(measurement)
+        with (out / "results.json").open("a") as handle:
+            handle.write(json.dumps(asdict(measurement)) + "\n")
+        print(f"[{scale}] {step}: {seconds:.1f} s, peak {peak:.0f} MB, rc={code}", flush=True)
+
+    users = users_for(events)
+    started = time.perf_counter()
+    counts = generate(
+        landing, users=users, days=DAYS, end_date=END_DATE, seed=1, bad_row_share=0.001
+    )
+    record("generate", time.perf_counter() - started, 0.0, 0, users=users, rows=counts)
+
+    env = dbt_env(landing, warehouse)
+    env["USEROPS_DUCKDB_TEMP_DIR"] = str(temp_dir)
+    env["USEROPS_DUCKDB_MEMORY_LIMIT"] = memory_limit
+    python = sys.executable
+
+    seconds, peak, code = run_measured(
+        [
+            python,
+            "-m",
+            "userops.bench",
+            "floor",
+            "--landing-dir",
+            str(landing),
+            "--memory-limit",
+            memory_limit,
+            "--temp-dir",
+            str(temp_dir),
+        ],
+        env=env,
+        log=root / "floor.log",
+    )
+    record("floor", seconds, peak, code)
+
+    last_day = END_DATE
+    holdback_last_day(landing, root / "holdback", last_day)
+    target = root / "target"
+    dbt = dbt_executable()
+    common = ["--target-path", str(target), "--log-path", str(root / "logs")]
+    # Production runs (Dagster, `userops build`) skip dbt unit tests: they test the SQL logic on
+    # fixed inputs, not the data, and run in CI (make test). Data tests all run.
+    production = [*common, "--exclude-resource-type", "unit_test"]
+
+    seconds, peak, code = run_measured(
+        [dbt, "build", "--full-refresh", *production], env=env, log=root / "full.log"
+    )
+    record("full", seconds, peak, code, **node_timings(target / "run_results.json"))
+
+    restore_day(landing, root / "holdback")
+    day_vars = {
+        "start_date": last_day.isoformat(),
+        "end_date": (last_day + timedelta(days=1)).isoformat(),
+    }
+    seconds, peak, code = run_measured(
+        [dbt, "build", "--vars", json.dumps(day_vars), *production],
+        env=env,
+        log=root / "incremental.log",
+    )
+    record("incremental", seconds, peak, code, **node_timings(target / "run_results.json"))
+
+    # dbt's fixed cost: parse and start up with nothing to run.
+    seconds, peak, code = run_measured(
+        [dbt, "ls", "--resource-type", "model", *common], env=env, log=root / "ls.log"
+    )
+    record("dbt_startup", seconds, peak, code)
+
+    if scale in PANDAS_SCALES:
+        seconds, peak, code = run_measured(
+            [
+                python,
+                "-m",
+                "userops.bench_pandas",
+                "--landing-dir",
+                str(landing),
+                "--warehouse",
+                str(warehouse),
+                "--out",
+                str(root / "pandas"),
+            ],
+            env=env,
+            log=root / "pandas.log",
+        )
+        agreement = root / "pandas" / "agreement.json"
+        record(
+            "pandas",
+            seconds,
+            peak,
+            code,
+            **(json.loads(agreement.read_text()) if agreement.exists() else {}),
+        )
+
+    # Keep the disk free for the next scale; the figures are in results.json.
+    shutil.rmtree(landing, ignore_errors=True)
+    return measurements
+
+
+def summarise(records: list[dict]) -> str:
+    """Markdown table of the bench records: one row per scale, ratios from the same run."""
+    by_scale: dict[str, dict[str, dict]] = {}
+    for record in records:
+        by_scale.setdefault(record["scale"], {})[record["step"]] = record
+    lines = [
+        "| scale | events | raw rows | floor s (peak MB) | full build s (peak MB)"
+        " | build/floor | one-day incremental s (peak MB) | incremental/full"
+        " | pandas s (peak MB) | build/pandas |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    order = [scale for scale in SCALES if scale in by_scale]
+    for scale in order:
+        steps = by_scale[scale]
+        rows = steps.get("generate", {}).get("detail", {}).get("rows", {})
+        floor, full = steps.get("floor"), steps.get("full")
+        incremental, pandas = steps.get("incremental"), steps.get("pandas")
+
+        def cell(step: dict | None) -> str:
+            if step is None:
+                return "–"
+            failed = "" if step["returncode"] == 0 else " FAILED"
+            return f"{step['seconds']:.1f} ({step['peak_rss_mb']:,.0f}){failed}"
+
+        def ratio(numerator: dict | None, denominator: dict | None, digits: int = 1) -> str:
+            if not numerator or not denominator or not denominator["seconds"]:
+                return "–"
+            return f"{numerator['seconds'] / denominator['seconds']:.{digits}f}"
+
+        incremental_share = (
+            f"{100 * incremental['seconds'] / full['seconds']:.1f} %"
+            if incremental and full
+            else "–"
+        )
+        lines.append(
+            f"| {scale} | {rows.get('events', 0):,} | {sum(rows.values()):,} | {cell(floor)} |"
+            f" {cell(full)} | {ratio(full, floor)} | {cell(incremental)} | {incremental_share} |"
+            f" {cell(pandas)} | {ratio(full, pandas, 2)} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m userops.bench", description=__doc__)
+    commands = parser.add_subparsers(dest="command")
+    run = commands.add_parser("run", help="benchmark the given scales (default)")
+    run.add_argument("--scales", default=",".join(SCALES), help="comma-separated: 1m,10m,100m")
+    run.add_argument("--work-dir", type=Path, default=PROJECT_DIR / "data" / "bench")
+    run.add_argument("--out", type=Path, default=PROJECT_DIR / "bench_results")
+    run.add_argument(
+        "--memory-limit",
+        default="6GB",
+        help="DuckDB memory_limit for every step (peak RSS target is under 8 GB)",
+    )
+    floor = commands.add_parser("floor", help="(internal) one read of every raw column")
+    floor.add_argument("--landing-dir", type=Path, required=True)
+    floor.add_argument("--memory-limit", default="6GB")
+    floor.add_argument("--temp-dir", type=Path, required=True)
+    table = commands.add_parser("table", help="print the Markdown table of a results file")
+    table.add_argument("results", type=Path)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in {"run", "floor", "table", "-h", "--help"}:
+        argv.insert(0, "run")
+    args = parser.parse_args(argv)
+
+    if args.command == "floor":
+        print(json.dumps(floor_pass(args.landing_dir, args.memory_limit, args.temp_dir)))
+        return 0
+    if args.command == "table":
+        records = [json.loads(line) for line in args.results.read_text().splitlines() if line]
+        print(summarise(records), end="")
+        return 0
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.json").unlink(missing_ok=True)
+    with (args.out / "machine.json").open("w") as handle:
+        json.dump(
+            {
+                "cpus": os.cpu_count(),
+                "platform": platform.platform(),
+                "python": platform.python_version(),
+                "started": time.ctime(),
+            },
+            handle,
+        )
+    records = []
+    for scale in args.scales.split(","):
+        for measurement in bench_scale(
+            scale, SCALES[scale], args.work_dir, args.out, args.memory_limit
+        ):
+            records.append(asdict(measurement))
+        (args.out / "benchmark.md").write_text(summarise(records))
+    print(summarise(records), end="")
+    failed = [r for r in records if r["returncode"] != 0]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
