@@ -160,6 +160,7 @@ def bench_scale(scale: str, events: int, work: Path, out: Path, memory_limit: st
     measurements: list[Measurement] = []
 
     def record(step: str, seconds: float, peak: float, code: int, **detail) -> None:
+        detail["load_average_after"] = round(os.getloadavg()[0], 2)
         measurement = Measurement(scale, step, round(seconds, 2), round(peak, 1), code, detail)
         measurements.append(measurement)
         with (out / "results.json").open("a") as handle:
@@ -340,6 +341,8 @@ def main(argv: list[str] | None = None) -> int:
                 "platform": platform.platform(),
                 "python": platform.python_version(),
                 "started": time.ctime(),
+                # Other work on the machine skews every figure: say how busy it was.
+                "load_average_at_start": os.getloadavg(),
             },
             handle,
         )
