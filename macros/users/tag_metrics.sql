@@ -23,7 +23,7 @@
         'value_score': ('value_score', 'numeric'),
         'churn_score': ('churn_score', 'numeric'),
         'gender': ('gender', 'text'),
-        'city_tier_label': ("'tier_' || cast(city_tier as varchar)", 'text'),
+        'city_tier_label': ("'tier_' || cast(city_tier as " ~ dbt.type_string() ~ ")", 'text'),
         'top_category': ('top_category', 'text'),
         'preferred_platform': ('preferred_platform', 'text'),
         'lifecycle_stage': ('lifecycle_stage', 'text'),
