@@ -12,3 +12,21 @@
 {% macro duckdb__incremental_deletes_supported() %}
     {{- return(true) -}}
 {% endmacro %}
+
+
+{#- Put after `<cte> as` for a CTE read more than once that must not be stored. DuckDB
+    materializes such CTEs by default; for the raw-row CTEs of the base_landing__ models that
+    is every raw row with its struct copy (100 M events: more than 45 GB spilled before the disk
+    filled). Inlined, each reader scans the files again and keeps only the columns it needs.
+    Spark inlines CTEs itself and has no such keyword. -#}
+{% macro inline_cte() %}
+    {{- return(adapter.dispatch('inline_cte', 'userops')()) -}}
+{% endmacro %}
+
+{% macro default__inline_cte() %}
+    {{- return('') -}}
+{% endmacro %}
+
+{% macro duckdb__inline_cte() %}
+    {{- return('not materialized') -}}
+{% endmacro %}

@@ -2,6 +2,9 @@
     The last steps of a base_landing__ model, after its `checked` CTE (typed columns,
     check_reason, source_file and raw_source, the raw row as a struct): the final quarantine
     reason and, for quarantined rows only, the raw row as JSON.
+    `source`, `checked` and `flagged` are read several times and are declared with
+    inline_cte(): a stored copy of every raw row costs far more (spill to disk) than reading the
+    files again.
 
     Why not one window over every row: ranking rows by key needs a sort of the whole table with
     every column as payload, and serialising every row to JSON costs more than reading the files
@@ -38,7 +41,7 @@ repeated_keys as (
     having count(*) > 1
 ),
 
-flagged as (
+flagged as {{ inline_cte() }} (
     select
         checked.*,
         repeated_keys.{{ key_columns[0] }} is not null as is_key_repeated,

@@ -19,7 +19,7 @@
 }}
 with
 
-source as (
+source as {{ inline_cte() }} (
     {% if landing_table_ready('events') %}
     select {{ landing_projection('events') }} from {{ source('landing', 'events') }}
     {% if is_incremental() -%}
@@ -47,7 +47,7 @@ typed as (
     from source
 ),
 
-checked as (
+checked as {{ inline_cte() }} (
     select
         *,
         {{ first_failed_check([

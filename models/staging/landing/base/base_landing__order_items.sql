@@ -12,7 +12,7 @@
 ] %}
 with
 
-source as (
+source as {{ inline_cte() }} (
     {% if landing_table_ready('order_items') %}
     select {{ landing_projection('order_items') }} from {{ source('landing', 'order_items') }}
     {% else %}
@@ -34,7 +34,7 @@ typed as (
     from source
 ),
 
-checked as (
+checked as {{ inline_cte() }} (
     select
         *,
         {{ first_failed_check([

@@ -17,7 +17,7 @@
 ] %}
 with
 
-source as (
+source as {{ inline_cte() }} (
     {% if landing_table_ready('orders') %}
     select {{ landing_projection('orders') }} from {{ source('landing', 'orders') }}
     {% else %}
@@ -43,7 +43,7 @@ typed as (
     from source
 ),
 
-checked as (
+checked as {{ inline_cte() }} (
     select
         *,
         {{ first_failed_check([
