@@ -15,10 +15,14 @@
 
 
 {#- Put after `<cte> as` for a CTE read more than once that must not be stored. DuckDB
-    materializes such CTEs by default; for the raw-row CTEs of the base_landing__ models that
-    is every raw row with its struct copy (100 M events: more than 45 GB spilled before the disk
-    filled). Inlined, each reader scans the files again and keeps only the columns it needs.
-    Spark inlines CTEs itself and has no such keyword. -#}
+    materializes every CTE read more than once (docs: WITH clause, CTE materialization), and at
+    scale that copy is what costs:
+    - the raw-row CTEs of the base_landing__ models: every raw row with its struct copy
+      (100 M events: more than 45 GB spilled before the disk filled);
+    - import CTEs (`select * from ref(...)`) of tables read more than once: a copy of the table
+      instead of a scan that reads only the columns each reader needs.
+    Inlined, each reader scans again. Import CTEs of views are left alone: there the stored
+    copy saves recomputing the view. Spark inlines CTEs itself and has no such keyword. -#}
 {% macro inline_cte() %}
     {{- return(adapter.dispatch('inline_cte', 'userops')()) -}}
 {% endmacro %}

@@ -5,13 +5,18 @@
 {%- set activation_window = var('activation_window_days') %}
 {%- set dormant_days = var('reactivation_dormant_days') %}
 {%- set roi_window = var('roi_window_days') %}
+{%- set daily_fact_columns = [
+    'active_users', 'paying_users', 'paid_orders', 'gmv', 'coupon_orders', 'active_sessions',
+    'reactivated_users', 'new_users', 'activated_users', 'new_paying_users', 'new_user_window_gmv',
+    'referral_invites', 'referral_conversions', 'searching_users', 'carting_users',
+] %}
 with
 
-user_days as (
+user_days as {{ inline_cte() }} (
     select * from {{ ref('int_user_days_aggregated') }}
 ),
 
-users as (
+users as {{ inline_cte() }} (
     select * from {{ ref('users') }}
 ),
 
@@ -19,11 +24,11 @@ user_segments as (
     select * from {{ ref('int_user_segments_unpivoted') }}
 ),
 
-user_day_events as (
+user_day_events as {{ inline_cte() }} (
     select * from {{ ref('int_user_day_events_counted') }}
 ),
 
-user_layers as (
+user_layers as {{ inline_cte() }} (
     select * from {{ ref('user_layers') }}
 ),
 
@@ -59,63 +64,13 @@ calendar as (
     where time_spine.date_day between data_dates.first_data_date and data_dates.latest_data_date
 ),
 
--- Every (user, day) a daily fact is counted on, with the user's segments that day: the static
--- ones, plus one row per layer dimension (`unassigned` without a layer as of the day).
+-- Every (user, day) a daily fact is counted on.
 user_date_keys as (
     select user_id, activity_date as metric_date from user_days
     union
     select user_id, signup_date as metric_date from users where signup_date is not null
     union
     select user_id, activity_date as metric_date from user_day_events
-),
-
-user_date_layers as (
-    select
-        user_date_keys.user_id,
-        user_date_keys.metric_date
-        {{- layer_columns('user_layers') }}
-    from user_date_keys
-    left join layer_dates
-        on user_date_keys.metric_date = layer_dates.date_day
-    left join user_layers
-        on user_date_keys.user_id = user_layers.user_id
-        and layer_dates.layer_as_of_date = user_layers.as_of_date
-),
-
-user_date_segments as (
-    select
-        user_date_keys.user_id,
-        user_date_keys.metric_date,
-        user_segments.segment_dimension,
-        user_segments.segment_value
-    from user_date_keys
-    inner join user_segments
-        on user_date_keys.user_id = user_segments.user_id
-
-    union all
-
-    {{ unpivot_layers('user_date_layers', ['user_id', 'metric_date']) }}
-),
-
--- Activity, orders and revenue of the day.
-daily_activity as (
-    select
-        user_days.activity_date as metric_date,
-        user_date_segments.segment_dimension,
-        user_date_segments.segment_value,
-        count(case when user_days.is_active then 1 end) as active_users,
-        count(case when user_days.has_paid_order then 1 end) as paying_users,
-        sum(user_days.paid_order_count) as paid_orders,
-        sum(user_days.paid_amount) as gmv,
-        sum(user_days.coupon_order_count) as coupon_orders,
-        sum(case when user_days.is_active then user_days.session_count else 0 end) as active_sessions
-    from user_days
-    inner join user_date_segments
-        on user_days.user_id = user_date_segments.user_id
-        and user_days.activity_date = user_date_segments.metric_date
-    group by
-        user_days.activity_date, user_date_segments.segment_dimension,
-        user_date_segments.segment_value
 ),
 
 active_days as (
@@ -190,21 +145,28 @@ window_pieces as (
         and layer_epochs.epoch_end_date >= window_intervals.start_date
 ),
 
-window_piece_layers as (
+-- Users per piece and combination of layers, then once per layer dimension: the pieces are
+-- summed before they are unpivoted, so the unpivot reads a few rows per piece boundary.
+window_piece_layer_counts as (
     select
-        window_pieces.user_id,
         window_pieces.window_days,
         window_pieces.piece_start_date,
         window_pieces.piece_end_date
-        {{- layer_columns('user_layers') }}
+        {{- layer_columns('user_layers') }},
+        count(*) as piece_users
     from window_pieces
     left join user_layers
         on window_pieces.user_id = user_layers.user_id
         and window_pieces.layer_as_of_date = user_layers.as_of_date
+    group by
+        window_pieces.window_days,
+        window_pieces.piece_start_date,
+        window_pieces.piece_end_date
+        {{- layer_columns('user_layers') }}
 ),
 
 window_piece_segments as (
-    {{ unpivot_layers('window_piece_layers', ['window_days', 'piece_start_date', 'piece_end_date']) }}
+    {{ unpivot_layers('window_piece_layer_counts', ['window_days', 'piece_start_date', 'piece_end_date', 'piece_users']) }}
 ),
 
 segment_window_edges as (
@@ -220,12 +182,12 @@ segment_window_edges as (
 
     union all
 
-    select piece_start_date as edge_date, window_days, 1 as delta, segment_dimension, segment_value
+    select piece_start_date as edge_date, window_days, piece_users as delta, segment_dimension, segment_value
     from window_piece_segments
 
     union all
 
-    select piece_end_date as edge_date, window_days, -1 as delta, segment_dimension, segment_value
+    select piece_end_date as edge_date, window_days, -piece_users as delta, segment_dimension, segment_value
     from window_piece_segments
 ),
 
@@ -240,21 +202,13 @@ window_deltas as (
     group by edge_date, segment_dimension, segment_value
 ),
 
-reactivations as (
+reactivation_days as (
     select
-        active_days.activity_date as metric_date,
-        user_date_segments.segment_dimension,
-        user_date_segments.segment_value,
-        count(*) as reactivated_users
+        user_id,
+        activity_date
     from active_days
-    inner join user_date_segments
-        on active_days.user_id = user_date_segments.user_id
-        and active_days.activity_date = user_date_segments.metric_date
-    where active_days.previous_active_date is not null
-        and {{ days_between('active_days.previous_active_date', 'active_days.activity_date') }} > {{ dormant_days }}
-    group by
-        active_days.activity_date, user_date_segments.segment_dimension,
-        user_date_segments.segment_value
+    where previous_active_date is not null
+        and {{ days_between('previous_active_date', 'activity_date') }} > {{ dormant_days }}
 ),
 
 -- New users, activation and the GMV they bring within the ROI window.
@@ -296,41 +250,99 @@ new_user_outcomes as (
     where users.signup_date is not null
 ),
 
-daily_new_users as (
+-- Every daily fact of a user and day on one row of additive counts, so each user-day is
+-- expanded to its segments once: joining each fact table to an expanded (user, day, segment)
+-- relation made DuckDB store that relation, about ten rows per user-day.
+user_day_facts as {{ inline_cte() }} (
     select
-        new_user_outcomes.signup_date as metric_date,
-        user_date_segments.segment_dimension,
-        user_date_segments.segment_value,
-        count(*) as new_users,
-        count(case when new_user_outcomes.is_activated then 1 end) as activated_users,
-        count(case when new_user_outcomes.has_paid_since_signup then 1 end) as new_paying_users,
-        sum(new_user_outcomes.window_gmv) as new_user_window_gmv
-    from new_user_outcomes
-    inner join user_date_segments
-        on new_user_outcomes.user_id = user_date_segments.user_id
-        and new_user_outcomes.signup_date = user_date_segments.metric_date
-    group by
-        new_user_outcomes.signup_date, user_date_segments.segment_dimension,
-        user_date_segments.segment_value
+        user_date_keys.user_id,
+        user_date_keys.metric_date,
+        case when user_days.is_active then 1 else 0 end as active_users,
+        case when user_days.has_paid_order then 1 else 0 end as paying_users,
+        coalesce(user_days.paid_order_count, 0) as paid_orders,
+        coalesce(user_days.paid_amount, 0) as gmv,
+        coalesce(user_days.coupon_order_count, 0) as coupon_orders,
+        case when user_days.is_active then user_days.session_count else 0 end as active_sessions,
+        case when reactivation_days.user_id is not null then 1 else 0 end as reactivated_users,
+        case when new_user_outcomes.user_id is not null then 1 else 0 end as new_users,
+        case when new_user_outcomes.is_activated then 1 else 0 end as activated_users,
+        case when new_user_outcomes.has_paid_since_signup then 1 else 0 end as new_paying_users,
+        coalesce(new_user_outcomes.window_gmv, 0) as new_user_window_gmv,
+        coalesce(user_day_events.share_count, 0) as referral_invites,
+        coalesce(user_day_events.referral_conversion_count, 0) as referral_conversions,
+        case when user_day_events.search_count > 0 then 1 else 0 end as searching_users,
+        case when user_day_events.add_to_cart_count > 0 then 1 else 0 end as carting_users
+    from user_date_keys
+    left join user_days
+        on user_date_keys.user_id = user_days.user_id
+        and user_date_keys.metric_date = user_days.activity_date
+    left join reactivation_days
+        on user_date_keys.user_id = reactivation_days.user_id
+        and user_date_keys.metric_date = reactivation_days.activity_date
+    left join new_user_outcomes
+        on user_date_keys.user_id = new_user_outcomes.user_id
+        and user_date_keys.metric_date = new_user_outcomes.signup_date
+    left join user_day_events
+        on user_date_keys.user_id = user_day_events.user_id
+        and user_date_keys.metric_date = user_day_events.activity_date
 ),
 
--- Referral and preference events.
-daily_events as (
+-- The static segments (overall, acquisition channel, ...) of each user.
+static_segment_days as (
     select
-        user_day_events.activity_date as metric_date,
-        user_date_segments.segment_dimension,
-        user_date_segments.segment_value,
-        sum(user_day_events.share_count) as referral_invites,
-        sum(user_day_events.referral_conversion_count) as referral_conversions,
-        count(case when user_day_events.search_count > 0 then 1 end) as searching_users,
-        count(case when user_day_events.add_to_cart_count > 0 then 1 end) as carting_users
-    from user_day_events
-    inner join user_date_segments
-        on user_day_events.user_id = user_date_segments.user_id
-        and user_day_events.activity_date = user_date_segments.metric_date
+        user_day_facts.metric_date,
+        user_segments.segment_dimension,
+        user_segments.segment_value,
+        {%- for column in daily_fact_columns %}
+        sum(user_day_facts.{{ column }}) as {{ column }}{% if not loop.last %},{% endif %}
+        {%- endfor %}
+    from user_day_facts
+    inner join user_segments
+        on user_day_facts.user_id = user_segments.user_id
     group by
-        user_day_events.activity_date, user_date_segments.segment_dimension,
-        user_date_segments.segment_value
+        user_day_facts.metric_date, user_segments.segment_dimension, user_segments.segment_value
+),
+
+-- The layers a user holds as of the day (`unassigned` without one): summed per day and
+-- combination of layers first (a few hundred rows a day), then once per layer dimension.
+layer_combination_days as (
+    select
+        user_day_facts.metric_date
+        {{- layer_columns('user_layers') }},
+        {%- for column in daily_fact_columns %}
+        sum(user_day_facts.{{ column }}) as {{ column }}{% if not loop.last %},{% endif %}
+        {%- endfor %}
+    from user_day_facts
+    left join layer_dates
+        on user_day_facts.metric_date = layer_dates.date_day
+    left join user_layers
+        on user_day_facts.user_id = user_layers.user_id
+        and layer_dates.layer_as_of_date = user_layers.as_of_date
+    group by
+        user_day_facts.metric_date
+        {{- layer_columns('user_layers') }}
+),
+
+layer_combination_segments as (
+    {{ unpivot_layers('layer_combination_days', ['metric_date'] + daily_fact_columns) }}
+),
+
+layer_segment_days as (
+    select
+        metric_date,
+        segment_dimension,
+        segment_value,
+        {%- for column in daily_fact_columns %}
+        sum({{ column }}) as {{ column }}{% if not loop.last %},{% endif %}
+        {%- endfor %}
+    from layer_combination_segments
+    group by metric_date, segment_dimension, segment_value
+),
+
+daily_facts as (
+    select * from static_segment_days
+    union all
+    select * from layer_segment_days
 ),
 
 -- Spend is known per channel: overall = all channels, other dimensions have none.
@@ -352,7 +364,7 @@ segment_values as (
     -- Every value a user holds on a day with a fact, and every value a user holds only inside a
     -- WAU/MAU window (e.g. a layer held between two active days), so windows never lose a user.
     select segment_dimension, segment_value
-    from user_date_segments
+    from daily_facts
 
     union
 
@@ -376,11 +388,11 @@ joined as (
         grid.segment_dimension,
         grid.segment_value,
         grid.latest_data_date,
-        coalesce(daily_new_users.new_users, 0) as new_users,
-        coalesce(daily_new_users.activated_users, 0) as activated_users,
-        coalesce(daily_new_users.new_paying_users, 0) as new_paying_users,
-        coalesce(daily_new_users.new_user_window_gmv, 0) as new_user_window_gmv,
-        coalesce(daily_activity.active_users, 0) as dau,
+        coalesce(daily_facts.new_users, 0) as new_users,
+        coalesce(daily_facts.activated_users, 0) as activated_users,
+        coalesce(daily_facts.new_paying_users, 0) as new_paying_users,
+        coalesce(daily_facts.new_user_window_gmv, 0) as new_user_window_gmv,
+        coalesce(daily_facts.active_users, 0) as dau,
         sum(coalesce(window_deltas.wau_delta, 0)) over (
             partition by grid.segment_dimension, grid.segment_value
             order by grid.metric_date
@@ -391,7 +403,7 @@ joined as (
             order by grid.metric_date
             rows between unbounded preceding and current row
         ) as mau,
-        sum(coalesce(daily_events.referral_conversions, 0)) over (
+        sum(coalesce(daily_facts.referral_conversions, 0)) over (
             partition by grid.segment_dimension, grid.segment_value
             order by grid.metric_date
             rows between 29 preceding and current row
@@ -399,38 +411,26 @@ joined as (
         n_day_retention.d1_retention_rate,
         n_day_retention.d7_retention_rate,
         n_day_retention.d30_retention_rate,
-        coalesce(reactivations.reactivated_users, 0) as reactivated_users,
-        coalesce(daily_activity.paying_users, 0) as paying_users,
-        coalesce(daily_activity.paid_orders, 0) as orders,
-        coalesce(daily_activity.gmv, 0) as gmv,
-        coalesce(daily_activity.coupon_orders, 0) as coupon_orders,
-        coalesce(daily_activity.active_sessions, 0) as active_sessions,
-        coalesce(daily_events.referral_invites, 0) as referral_invites,
-        coalesce(daily_events.referral_conversions, 0) as referral_conversions,
-        coalesce(daily_events.searching_users, 0) as searching_users,
-        coalesce(daily_events.carting_users, 0) as carting_users,
+        coalesce(daily_facts.reactivated_users, 0) as reactivated_users,
+        coalesce(daily_facts.paying_users, 0) as paying_users,
+        coalesce(daily_facts.paid_orders, 0) as orders,
+        coalesce(daily_facts.gmv, 0) as gmv,
+        coalesce(daily_facts.coupon_orders, 0) as coupon_orders,
+        coalesce(daily_facts.active_sessions, 0) as active_sessions,
+        coalesce(daily_facts.referral_invites, 0) as referral_invites,
+        coalesce(daily_facts.referral_conversions, 0) as referral_conversions,
+        coalesce(daily_facts.searching_users, 0) as searching_users,
+        coalesce(daily_facts.carting_users, 0) as carting_users,
         daily_spend.marketing_spend
     from grid
-    left join daily_activity
-        on grid.metric_date = daily_activity.metric_date
-        and grid.segment_dimension = daily_activity.segment_dimension
-        and grid.segment_value = daily_activity.segment_value
+    left join daily_facts
+        on grid.metric_date = daily_facts.metric_date
+        and grid.segment_dimension = daily_facts.segment_dimension
+        and grid.segment_value = daily_facts.segment_value
     left join window_deltas
         on grid.metric_date = window_deltas.metric_date
         and grid.segment_dimension = window_deltas.segment_dimension
         and grid.segment_value = window_deltas.segment_value
-    left join reactivations
-        on grid.metric_date = reactivations.metric_date
-        and grid.segment_dimension = reactivations.segment_dimension
-        and grid.segment_value = reactivations.segment_value
-    left join daily_new_users
-        on grid.metric_date = daily_new_users.metric_date
-        and grid.segment_dimension = daily_new_users.segment_dimension
-        and grid.segment_value = daily_new_users.segment_value
-    left join daily_events
-        on grid.metric_date = daily_events.metric_date
-        and grid.segment_dimension = daily_events.segment_dimension
-        and grid.segment_value = daily_events.segment_value
     left join n_day_retention
         on grid.metric_date = n_day_retention.signup_date
         and grid.segment_dimension = n_day_retention.segment_dimension

@@ -3,7 +3,7 @@
 -- are joined where a period starts, not here.
 with
 
-users as (
+users as {{ inline_cte() }} (
     select * from {{ ref('users') }}
 ),
 

@@ -10,7 +10,7 @@
 {%- set fixed = var('rfm_fixed_thresholds') %}
 with
 
-users_as_of as (
+users_as_of as {{ inline_cte() }} (
     select * from {{ ref('int_users_as_of_aggregated') }}
 ),
 

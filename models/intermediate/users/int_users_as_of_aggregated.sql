@@ -14,7 +14,7 @@ as_of_dates as (
     select * from {{ ref('int_as_of_dates_selected') }}
 ),
 
-user_days as (
+user_days as {{ inline_cte() }} (
     select * from {{ ref('int_user_days_aggregated') }}
 ),
 

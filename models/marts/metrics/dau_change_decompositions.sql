@@ -3,7 +3,7 @@
 {%- set comparisons = {'day_over_day': 1, 'week_over_week': 7} %}
 with
 
-user_days as (
+user_days as {{ inline_cte() }} (
     select * from {{ ref('int_user_days_aggregated') }}
 ),
 

@@ -4,7 +4,7 @@
 {%- set other_layers = metric_layer_dimensions() | reject('equalto', decomposition_layer()) | list %}
 with
 
-monthly_repurchase as (
+monthly_repurchase as {{ inline_cte() }} (
     select * from {{ ref('monthly_repurchase_rates') }}
 ),
 

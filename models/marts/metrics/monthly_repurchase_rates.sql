@@ -3,7 +3,7 @@
 -- group_value).
 with
 
-user_days as (
+user_days as {{ inline_cte() }} (
     select * from {{ ref('int_user_days_aggregated') }}
 ),
 

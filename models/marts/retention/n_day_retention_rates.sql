@@ -2,7 +2,7 @@
 {%- set horizons = [1, 7, 30] %}
 with
 
-user_days as (
+user_days as {{ inline_cte() }} (
     select * from {{ ref('int_user_days_aggregated') }}
 ),
 

@@ -11,11 +11,11 @@
 {%- set member_keys = ['user_id', 'cohort_grain', 'retention_type', 'cohort_basis', 'cohort_start_date'] %}
 with
 
-user_days as (
+user_days as {{ inline_cte() }} (
     select * from {{ ref('int_user_days_aggregated') }}
 ),
 
-users as (
+users as {{ inline_cte() }} (
     select * from {{ ref('users') }}
 ),
 
