@@ -52,8 +52,10 @@ demo: install dagster-home
 # bench_results/results.json and bench_results/benchmark.md. 100M events needs ~25 GB of disk
 # and runs for about an hour on 2 cores.
 BENCH_SCALES ?= 1m,10m,100m
+# dbt threads; 1 for 100M events on a small machine (two heavy models share one memory limit).
+BENCH_DBT_THREADS ?= 2
 bench: install
-	.venv/bin/python -m userops.bench --scales $(BENCH_SCALES)
+	.venv/bin/python -m userops.bench --scales $(BENCH_SCALES) --dbt-threads $(BENCH_DBT_THREADS)
 
 # Telemetry off for every Dagster command run from here (the folder is gitignored).
 dagster-home:

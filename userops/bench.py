@@ -147,7 +147,9 @@ def node_timings(run_results: Path, top: int = 12) -> dict:
     }
 
 
-def bench_scale(scale: str, events: int, work: Path, out: Path, memory_limit: str) -> list:
+def bench_scale(
+    scale: str, events: int, work: Path, out: Path, memory_limit: str, dbt_threads: int = 2
+) -> list:
     from userops.generate import generate
 
     root = work / scale
@@ -161,6 +163,7 @@ def bench_scale(scale: str, events: int, work: Path, out: Path, memory_limit: st
 
     def record(step: str, seconds: float, peak: float, code: int, **detail) -> None:
         detail["load_average_after"] = round(os.getloadavg()[0], 2)
+        detail["dbt_threads"] = dbt_threads
         measurement = Measurement(scale, step, round(seconds, 2), round(peak, 1), code, detail)
         measurements.append(measurement)
         with (out / "results.json").open("a") as handle:
@@ -177,6 +180,7 @@ def bench_scale(scale: str, events: int, work: Path, out: Path, memory_limit: st
     env = dbt_env(landing, warehouse)
     env["USEROPS_DUCKDB_TEMP_DIR"] = str(temp_dir)
     env["USEROPS_DUCKDB_MEMORY_LIMIT"] = memory_limit
+    env["USEROPS_DUCKDB_THREADS"] = str(dbt_threads)
     python = sys.executable
 
     seconds, peak, code = run_measured(
@@ -313,6 +317,13 @@ def main(argv: list[str] | None = None) -> int:
         default="6GB",
         help="DuckDB memory_limit for every step (peak RSS target is under 8 GB)",
     )
+    run.add_argument(
+        "--dbt-threads",
+        type=int,
+        default=2,
+        help="dbt threads (USEROPS_DUCKDB_THREADS); 1 keeps two heavy models from sharing the "
+        "memory limit at 100M events",
+    )
     floor = commands.add_parser("floor", help="(internal) one read of every raw column")
     floor.add_argument("--landing-dir", type=Path, required=True)
     floor.add_argument("--memory-limit", default="6GB")
@@ -349,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     records = []
     for scale in args.scales.split(","):
         for measurement in bench_scale(
-            scale, SCALES[scale], args.work_dir, args.out, args.memory_limit
+            scale, SCALES[scale], args.work_dir, args.out, args.memory_limit, args.dbt_threads
         ):
             records.append(asdict(measurement))
         (args.out / "benchmark.md").write_text(summarise(records))
