@@ -93,3 +93,40 @@
     {%- set condition = in_load_window('source_file') -%}
     {{- return("{% if is_incremental() %}delete from {{ this }} where " ~ condition ~ "{% endif %}") -}}
 {%- endmacro %}
+
+
+{#- As-of models (one row per user and as-of date, int_as_of_dates_selected) are incremental by
+    as-of date: a partitioned run recomputes the as-of dates from the window's first day on (the
+    latest data day, and a week or month close the window holds) and drops as-of dates that are
+    no longer selected (yesterday's "latest data day", dates past layers_history_days). Older
+    as-of dates keep their rows: their facts end on the as-of date, before the window. -#}
+{% macro in_as_of_window(as_of_column) -%}
+    {%- set start = day_window_start() -%}
+    {%- if start is none -%}
+        true
+    {%- else -%}
+        {{ as_of_column }} >= {{ start }}
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- `where` clause reading the run's as-of dates from an upstream as-of model; empty on a full
+    build or when the model is built from scratch. -#}
+{% macro as_of_window_where(as_of_column) -%}
+    {%- if is_incremental() and day_window_start() is not none -%}
+        where {{ in_as_of_window(as_of_column) }}
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- Pre-hook of an as-of model: delete the run's as-of dates and those no longer selected (every
+    row without a window). `selected` is the model it reads its as-of dates from (a ref of the
+    model already, rendered when the hook runs). -#}
+{% macro as_of_window_delete_hook(selected) -%}
+    {%- set condition = in_as_of_window('as_of_date') -%}
+    {%- if condition != 'true' -%}
+        {%- set condition = condition ~ " or as_of_date not in (select as_of_date from {{ ref('"
+            ~ selected ~ "') }})" -%}
+    {%- endif -%}
+    {{- return("{% if is_incremental() %}delete from {{ this }} where " ~ condition ~ "{% endif %}") -}}
+{%- endmacro %}

@@ -120,6 +120,17 @@ def test_partitioned_run_reads_only_its_load_window(incremental: Path) -> None:
     assert "'/dt=([0-9]{4}-[0-9]{2}-[0-9]{2})/', 1) >= '2026-06-27'" in compiled.read_text()
 
 
+def test_partitioned_run_recomputes_only_its_as_of_dates(incremental: Path) -> None:
+    """The as-of models of the day's run read only the as-of dates from start_date - lookback
+    (3) on; the equality test above shows the rest of their rows, and the deletion of yesterday's
+    latest data day, are right."""
+    compiled = incremental / "target" / "compiled"
+    window = "where as_of_date >= (cast('2026-06-30' as date) + cast(-3 as bigint) * interval 1 day)"
+    for model, reads in (("int_users_as_of_aggregated", 1), ("int_user_tags_evaluated", 2)):
+        text = " ".join(next(compiled.rglob(f"{model}.sql")).read_text().split())
+        assert text.count(window) == reads, model
+
+
 def test_replayed_old_day_inside_the_window_is_quarantined_as_duplicates(
     sample_build: Build, incremental: Path
 ) -> None:

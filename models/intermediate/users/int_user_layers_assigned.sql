@@ -8,10 +8,22 @@
     ) }}
 {%- endif %}
 {%- set fixed = var('rfm_fixed_thresholds') %}
+
+{{
+    config(
+        materialized='incremental' if incremental_deletes_supported() else 'table',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        pre_hook=[as_of_window_delete_hook('int_users_as_of_aggregated')],
+    )
+}}
+-- Incremental by as-of date like int_users_as_of_aggregated (macros/incremental/day_windows.sql).
+
 with
 
 users_as_of as {{ inline_cte() }} (
     select * from {{ ref('int_users_as_of_aggregated') }}
+    {{ as_of_window_where('as_of_date') }}
 ),
 
 rfm_values as (

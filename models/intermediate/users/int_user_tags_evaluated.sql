@@ -5,14 +5,27 @@
 -- Every tag is evaluated on every as-of date (week and month closes and the latest data day);
 -- refresh_cadence in the catalogue documents how often a tag is expected to change.
 {%- set metrics = tag_metrics() %}
+
+{{
+    config(
+        materialized='incremental' if incremental_deletes_supported() else 'table',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        pre_hook=[as_of_window_delete_hook('int_user_layers_assigned')],
+    )
+}}
+-- Incremental by as-of date like int_users_as_of_aggregated (macros/incremental/day_windows.sql).
+
 with
 
 users_as_of as (
     select * from {{ ref('int_users_as_of_aggregated') }}
+    {{ as_of_window_where('as_of_date') }}
 ),
 
 layers as (
     select * from {{ ref('int_user_layers_assigned') }}
+    {{ as_of_window_where('as_of_date') }}
 ),
 
 tag_catalogue as (

@@ -2,8 +2,33 @@
 -- before that date: the activity, order and preference facts layers and tags are computed from,
 -- each over a window ending on the as-of date (inclusive). Reads the shared daily activity
 -- model, so "active" keeps its single definition.
+--
+-- Windowed facts join each day only to the as-of dates whose longest window holds it; lifetime
+-- facts (first and last active day, orders ever) are summed per period between as-of dates and
+-- accumulated, so no user-day is joined to every later as-of date.
+--
+-- Incremental by as-of date (macros/incremental/day_windows.sql): a day-partitioned run
+-- recomputes the as-of dates from its window's first day on and deletes those no longer
+-- selected; a plain `dbt build` recomputes every as-of date. Older as-of dates keep their rows,
+-- so after changing a definition var, or a user's attributes in the landing data, run a plain
+-- build to restate history.
 {%- set rfm_window = var('rfm_window_days') %}
 {%- set churned_days = var('lifecycle_churned_days') %}
+{#- The longest window any fact below reads, in days ending on the as-of date. -#}
+{%- set max_window = [
+    7, 30, rfm_window, var('activity_window_days'), 2 * var('period_state_days'),
+    var('lifecycle_active_days'),
+] | max %}
+
+{{
+    config(
+        materialized='incremental' if incremental_deletes_supported() else 'table',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        pre_hook=[as_of_window_delete_hook('int_as_of_dates_selected')],
+    )
+}}
+
 with
 
 users as (
@@ -12,6 +37,7 @@ users as (
 
 as_of_dates as (
     select * from {{ ref('int_as_of_dates_selected') }}
+    {{ as_of_window_where('as_of_date') }}
 ),
 
 user_days as {{ inline_cte() }} (
@@ -71,38 +97,111 @@ days_enriched as (
         and user_days.activity_date = return_days.activity_date
 ),
 
+run_as_of_dates as (
+    select
+        as_of_date,
+        lag(as_of_date) over (order by as_of_date) as previous_as_of_date
+    from as_of_dates
+),
+
 users_as_of as (
     select
         users.user_id,
-        as_of_dates.as_of_date,
+        run_as_of_dates.as_of_date,
         users.signup_date,
         users.gender,
         users.birth_year,
         users.city_tier
     from users
-    inner join as_of_dates
-        on users.signup_date <= as_of_dates.as_of_date
+    inner join run_as_of_dates
+        on users.signup_date <= run_as_of_dates.as_of_date
+),
+
+data_dates as (
+    select distinct activity_date from user_days
+),
+
+-- Each data day paired with the as-of dates whose longest window (max_window days, ending on
+-- the as-of date) holds it: an equality join to this small map replaces a range join of every
+-- user-day to every later as-of date.
+window_dates as (
+    select
+        data_dates.activity_date,
+        run_as_of_dates.as_of_date,
+        {{ dbt.datediff('data_dates.activity_date', 'run_as_of_dates.as_of_date', 'day') }} as days_before
+    from data_dates
+    inner join run_as_of_dates
+        on data_dates.activity_date <= run_as_of_dates.as_of_date
+        and data_dates.activity_date > {{ dbt.dateadd('day', -max_window, 'run_as_of_dates.as_of_date') }}
+),
+
+-- Each data day in the period it closes: after the previous as-of date of the run, up to and
+-- including this one (all earlier history for the run's first as-of date).
+period_dates as (
+    select
+        data_dates.activity_date,
+        run_as_of_dates.as_of_date
+    from data_dates
+    inner join run_as_of_dates
+        on data_dates.activity_date <= run_as_of_dates.as_of_date
+        and (
+            run_as_of_dates.previous_as_of_date is null
+            or data_dates.activity_date > run_as_of_dates.previous_as_of_date
+        )
+),
+
+-- Lifetime facts per user and period, accumulated over the periods below.
+period_facts as (
+    select
+        user_days.user_id,
+        period_dates.as_of_date,
+        min(user_days.activity_date) filter (where user_days.is_active) as first_active_date,
+        max(user_days.activity_date) filter (where user_days.is_active) as last_active_date,
+        max(user_days.activity_date) filter (where user_days.paid_order_count > 0)
+            as last_paid_order_date,
+        sum(user_days.paid_order_count) as paid_orders
+    from user_days
+    inner join period_dates
+        on user_days.activity_date = period_dates.activity_date
+    group by user_days.user_id, period_dates.as_of_date
+),
+
+-- Every user on every as-of date of the run (signed up or not, so periods before the signup
+-- date still count), accumulated: lifetime facts up to each as-of date.
+lifetime_facts as (
+    select
+        users.user_id,
+        run_as_of_dates.as_of_date,
+        min(period_facts.first_active_date) over user_history as first_active_date,
+        max(period_facts.last_active_date) over user_history as last_active_date,
+        max(period_facts.last_paid_order_date) over user_history as last_paid_order_date,
+        coalesce(sum(period_facts.paid_orders) over user_history, 0) as lifetime_paid_orders
+    from users
+    cross join run_as_of_dates
+    left join period_facts
+        on users.user_id = period_facts.user_id
+        and run_as_of_dates.as_of_date = period_facts.as_of_date
+    window user_history as (
+        partition by users.user_id
+        order by run_as_of_dates.as_of_date
+        rows between unbounded preceding and current row
+    )
 ),
 
 days_as_of as (
     select
-        users_as_of.as_of_date,
-        days_enriched.*,
-        {{ dbt.datediff('days_enriched.activity_date', 'users_as_of.as_of_date', 'day') }} as days_before
-    from users_as_of
-    inner join days_enriched
-        on users_as_of.user_id = days_enriched.user_id
-        and days_enriched.activity_date <= users_as_of.as_of_date
+        window_dates.as_of_date,
+        window_dates.days_before,
+        days_enriched.*
+    from days_enriched
+    inner join window_dates
+        on days_enriched.activity_date = window_dates.activity_date
 ),
 
 day_facts as (
     select
         user_id,
         as_of_date,
-        min(activity_date) filter (where is_active) as first_active_date,
-        max(activity_date) filter (where is_active) as last_active_date,
-        max(activity_date) filter (where paid_order_count > 0) as last_paid_order_date,
-        coalesce(sum(paid_order_count), 0) as lifetime_paid_orders,
         count(*) filter (where is_active and days_before < 7) as active_days_7d,
         count(*) filter (where is_active and days_before < 30) as active_days_30d,
         count(*) filter (
@@ -140,25 +239,23 @@ day_facts as (
 
 preferences_in_window as (
     select
-        users_as_of.user_id,
-        users_as_of.as_of_date,
+        preference_days.user_id,
+        window_dates.as_of_date,
         preference_days.preference_type,
         preference_days.preference_value,
         sum(preference_days.paid_amount) as paid_amount,
         sum(preference_days.event_count) as event_count
-    from users_as_of
-    inner join preference_days
-        on users_as_of.user_id = preference_days.user_id
-        and preference_days.activity_date <= users_as_of.as_of_date
-        and {{ dbt.datediff('preference_days.activity_date', 'users_as_of.as_of_date', 'day') }} < {{ rfm_window }}
+    from preference_days
+    inner join window_dates
+        on preference_days.activity_date = window_dates.activity_date
+    where window_dates.days_before < {{ rfm_window }}
     group by
-        users_as_of.user_id,
-        users_as_of.as_of_date,
+        preference_days.user_id,
+        window_dates.as_of_date,
         preference_days.preference_type,
         preference_days.preference_value
 ),
 
--- Top = most paid amount, then most active events, then alphabetical (deterministic ties).
 preferences_ranked as (
     select
         user_id,
@@ -194,14 +291,14 @@ final as (
         users_as_of.gender,
         users_as_of.city_tier,
         cast(extract(year from users_as_of.as_of_date) - users_as_of.birth_year as integer) as age,
-        day_facts.first_active_date,
-        day_facts.last_active_date,
-        {{ dbt.datediff('day_facts.last_active_date', 'users_as_of.as_of_date', 'day') }}
+        lifetime_facts.first_active_date,
+        lifetime_facts.last_active_date,
+        {{ dbt.datediff('lifetime_facts.last_active_date', 'users_as_of.as_of_date', 'day') }}
             as days_since_last_active,
-        day_facts.last_paid_order_date,
-        {{ dbt.datediff('day_facts.last_paid_order_date', 'users_as_of.as_of_date', 'day') }}
+        lifetime_facts.last_paid_order_date,
+        {{ dbt.datediff('lifetime_facts.last_paid_order_date', 'users_as_of.as_of_date', 'day') }}
             as days_since_last_paid_order,
-        cast(coalesce(day_facts.lifetime_paid_orders, 0) as bigint) as lifetime_paid_orders,
+        cast(lifetime_facts.lifetime_paid_orders as bigint) as lifetime_paid_orders,
         coalesce(day_facts.active_days_7d, 0) as active_days_7d,
         coalesce(day_facts.active_days_30d, 0) as active_days_30d,
         coalesce(day_facts.activity_window_active_days, 0) as activity_window_active_days,
@@ -221,6 +318,9 @@ final as (
         top_preferences.top_category,
         top_preferences.preferred_platform
     from users_as_of
+    inner join lifetime_facts
+        on users_as_of.user_id = lifetime_facts.user_id
+        and users_as_of.as_of_date = lifetime_facts.as_of_date
     left join day_facts
         on users_as_of.user_id = day_facts.user_id
         and users_as_of.as_of_date = day_facts.as_of_date
