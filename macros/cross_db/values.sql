@@ -91,3 +91,17 @@
 {% macro duckdb__row_as_json(relation_alias) -%}
     cast(to_json({{ relation_alias }}) as varchar)
 {%- endmacro %}
+
+
+{#- The distinct texts of a group, sorted and joined: equal sets give equal text. -#}
+{% macro sorted_text_agg(expression, delimiter) %}
+    {{- return(adapter.dispatch('sorted_text_agg', 'userops')(expression, delimiter)) -}}
+{% endmacro %}
+
+{% macro default__sorted_text_agg(expression, delimiter) -%}
+    array_join(array_sort(collect_set({{ expression }})), {{ delimiter }})
+{%- endmacro %}
+
+{% macro duckdb__sorted_text_agg(expression, delimiter) -%}
+    string_agg(distinct {{ expression }}, {{ delimiter }} order by {{ expression }})
+{%- endmacro %}

@@ -48,6 +48,28 @@ time_spine as (
     select * from {{ ref('time_spine_daily') }}
 ),
 
+-- A user's static segments as one key (the sorted set of dimension=value): facts and WAU/MAU
+-- edges are summed per profile first and expanded to the profile's segments after, instead of
+-- repeating every user-day once per static dimension.
+user_segment_profiles as (
+    select
+        user_id,
+        {{ sorted_text_agg(dbt.concat(['segment_dimension', "'='", 'segment_value']), "'|'") }}
+            as segment_profile
+    from user_segments
+    group by user_id
+),
+
+profile_segments as (
+    select distinct
+        user_segment_profiles.segment_profile,
+        user_segments.segment_dimension,
+        user_segments.segment_value
+    from user_segments
+    inner join user_segment_profiles
+        on user_segments.user_id = user_segment_profiles.user_id
+),
+
 data_dates as (
     select
         min(activity_date) as first_data_date,
@@ -169,16 +191,29 @@ window_piece_segments as (
     {{ unpivot_layers('window_piece_layer_counts', ['window_days', 'piece_start_date', 'piece_end_date', 'piece_users']) }}
 ),
 
-segment_window_edges as (
+profile_window_edges as (
     select
         window_edges.edge_date,
         window_edges.window_days,
-        window_edges.delta,
-        user_segments.segment_dimension,
-        user_segments.segment_value
+        user_segment_profiles.segment_profile,
+        sum(window_edges.delta) as delta
     from window_edges
-    inner join user_segments
-        on window_edges.user_id = user_segments.user_id
+    inner join user_segment_profiles
+        on window_edges.user_id = user_segment_profiles.user_id
+    group by
+        window_edges.edge_date, window_edges.window_days, user_segment_profiles.segment_profile
+),
+
+segment_window_edges as (
+    select
+        profile_window_edges.edge_date,
+        profile_window_edges.window_days,
+        profile_window_edges.delta,
+        profile_segments.segment_dimension,
+        profile_segments.segment_value
+    from profile_window_edges
+    inner join profile_segments
+        on profile_window_edges.segment_profile = profile_segments.segment_profile
 
     union all
 
@@ -287,20 +322,36 @@ user_day_facts as {{ inline_cte() }} (
         and user_date_keys.metric_date = user_day_events.activity_date
 ),
 
--- The static segments (overall, acquisition channel, ...) of each user.
-static_segment_days as (
+-- The static segments (overall, acquisition channel, ...) of each user: summed per day and
+-- segment profile, then expanded to the profile's segments.
+static_profile_days as (
     select
         user_day_facts.metric_date,
-        user_segments.segment_dimension,
-        user_segments.segment_value,
+        user_segment_profiles.segment_profile,
         {%- for column in daily_fact_columns %}
         sum(user_day_facts.{{ column }}) as {{ column }}{% if not loop.last %},{% endif %}
         {%- endfor %}
     from user_day_facts
-    inner join user_segments
-        on user_day_facts.user_id = user_segments.user_id
+    inner join user_segment_profiles
+        on user_day_facts.user_id = user_segment_profiles.user_id
+    group by user_day_facts.metric_date, user_segment_profiles.segment_profile
+),
+
+static_segment_days as (
+    select
+        static_profile_days.metric_date,
+        profile_segments.segment_dimension,
+        profile_segments.segment_value,
+        {%- for column in daily_fact_columns %}
+        sum(static_profile_days.{{ column }}) as {{ column }}{% if not loop.last %},{% endif %}
+        {%- endfor %}
+    from static_profile_days
+    inner join profile_segments
+        on static_profile_days.segment_profile = profile_segments.segment_profile
     group by
-        user_day_facts.metric_date, user_segments.segment_dimension, user_segments.segment_value
+        static_profile_days.metric_date,
+        profile_segments.segment_dimension,
+        profile_segments.segment_value
 ),
 
 -- The layers a user holds as of the day (`unassigned` without one): summed per day and

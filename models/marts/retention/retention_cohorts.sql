@@ -81,6 +81,29 @@ selected_anchors as (
         and cohort_basis in ('{{ var("retention_cohort_bases") | join("', '") }}')
 ),
 
+-- Counting per member and segment would repeat every member-period once per segment (four
+-- static dimensions plus the layer dimensions). Instead members are counted per static segment
+-- profile (the set of a user's static segments as one key) and per layer combination, and the
+-- counts are expanded to segment rows afterwards: the same sums over far fewer rows.
+user_segment_profiles as (
+    select
+        user_id,
+        {{ sorted_text_agg(dbt.concat(['segment_dimension', "'='", 'segment_value']), "'|'") }}
+            as segment_profile
+    from user_segments
+    group by user_id
+),
+
+profile_segments as (
+    select distinct
+        user_segment_profiles.segment_profile,
+        user_segments.segment_dimension,
+        user_segments.segment_value
+    from user_segments
+    inner join user_segment_profiles
+        on user_segments.user_id = user_segment_profiles.user_id
+),
+
 members as (
     {%- for grain in grains %}
     select
@@ -92,6 +115,34 @@ members as (
     from selected_anchors
     {% if not loop.last %}union all{% endif %}
     {%- endfor %}
+),
+
+-- A member's static segment profile and, for var retention_layer_grains, its layers. Point in
+-- time: the layer on the latest as-of date before the cohort start (int_layer_dates_mapped),
+-- never a later one.
+member_profiles as (
+    select
+        members.user_id,
+        members.cohort_grain,
+        members.retention_type,
+        members.cohort_basis,
+        members.cohort_start_date,
+        user_segment_profiles.segment_profile,
+        {%- if layer_grains %}
+        members.cohort_grain in ('{{ layer_grains | join("', '") }}') as has_layers
+        {%- else %}
+        false as has_layers
+        {%- endif %}
+        {{- layer_columns('user_layers') }}
+    from members
+    -- left: a member without static segments still counts in the layer dimensions
+    left join user_segment_profiles
+        on members.user_id = user_segment_profiles.user_id
+    left join layer_dates
+        on members.cohort_start_date = layer_dates.date_day
+    left join user_layers
+        on members.user_id = user_layers.user_id
+        and layer_dates.layer_as_of_date = user_layers.as_of_date
 ),
 
 qualifying_days as (
@@ -121,138 +172,131 @@ user_periods as (
 member_periods as (
     {%- for grain in grains %}
     select
-        members.user_id,
-        members.cohort_grain,
-        members.retention_type,
-        members.cohort_basis,
-        members.cohort_start_date,
-        {{ periods_between(grain, 'members.cohort_start_date', 'user_periods.period_start_date') }}
+        member_profiles.*,
+        {{ periods_between(grain, 'member_profiles.cohort_start_date', 'user_periods.period_start_date') }}
             as period_number
-    from members
+    from member_profiles
     inner join user_periods
-        on members.user_id = user_periods.user_id
-        and members.cohort_grain = user_periods.cohort_grain
-        and members.retention_type = user_periods.retention_type
-        and user_periods.period_start_date >= members.cohort_start_date
-    where members.cohort_grain = '{{ grain }}'
-        and {{ periods_between(grain, 'members.cohort_start_date', 'user_periods.period_start_date') }}
+        on member_profiles.user_id = user_periods.user_id
+        and member_profiles.cohort_grain = user_periods.cohort_grain
+        and member_profiles.retention_type = user_periods.retention_type
+        and user_periods.period_start_date >= member_profiles.cohort_start_date
+    where member_profiles.cohort_grain = '{{ grain }}'
+        and {{ periods_between(grain, 'member_profiles.cohort_start_date', 'user_periods.period_start_date') }}
             <= {{ max_periods[grain] }}
     {% if not loop.last %}union all{% endif %}
     {%- endfor %}
 ),
 
-member_layers as (
-    -- Point in time: the layer on the latest as-of date before the cohort start
-    -- (int_layer_dates_mapped), never a later one; only for var retention_layer_grains.
+-- Each member's last period with a qualifying day (unbounded retention counts a member in
+-- every period up to it).
+member_last_periods as (
     select
-        members.user_id,
-        members.cohort_grain,
-        members.retention_type,
-        members.cohort_basis,
-        members.cohort_start_date
-        {{- layer_columns('user_layers') }}
-    from members
-    left join layer_dates
-        on members.cohort_start_date = layer_dates.date_day
-    left join user_layers
-        on members.user_id = user_layers.user_id
-        and layer_dates.layer_as_of_date = user_layers.as_of_date
-    {%- if layer_grains %}
-    where members.cohort_grain in ('{{ layer_grains | join("', '") }}')
-    {%- else %}
-    where 1 = 0
-    {%- endif %}
+        {{ member_keys | join(',\n        ') }},
+        segment_profile,
+        has_layers
+        {{- layer_columns('member_periods') }},
+        max(period_number) as period_number
+    from member_periods
+    group by
+        {{ member_keys | join(', ') }}, segment_profile, has_layers
+        {{- layer_columns('member_periods') }}
 ),
 
-segment_members as (
+{#- Members counted per cohort (and period) and profile or layer combination, then expanded to
+    one row per segment: cohort sizes, classic retention (qualified in period N itself) and
+    last periods (for unbounded retention). #}
+{%- set countings = [
+    ('cohort_profile_counts', 'member_profiles', false),
+    ('classic_profile_counts', 'member_periods', true),
+    ('last_period_profile_counts', 'member_last_periods', true),
+] %}
+{%- set cohort_keys = ['cohort_grain', 'retention_type', 'cohort_basis', 'cohort_start_date'] %}
+{%- for name, relation, by_period in countings %}
+{%- set keys = cohort_keys + (['period_number'] if by_period else []) %}
+{{ name }} as (
     select
-        members.user_id,
-        members.cohort_grain,
-        members.retention_type,
-        members.cohort_basis,
-        members.cohort_start_date,
-        user_segments.segment_dimension,
-        user_segments.segment_value
-    from members
-    inner join user_segments
-        on members.user_id = user_segments.user_id
-
-    union all
-
-    {{ unpivot_layers('member_layers', member_keys) }}
+        {{ keys | join(',\n        ') }},
+        segment_profile,
+        count(*) as member_count
+    from {{ relation }}
+    group by {{ keys | join(', ') }}, segment_profile
 ),
+
+{{ name | replace('profile_counts', 'layer_counts') }} as (
+    select
+        {{ keys | join(',\n        ') }}
+        {{- layer_columns(relation) }},
+        count(*) as member_count
+    from {{ relation }}
+    where has_layers
+    group by {{ keys | join(', ') }}
+        {{- layer_columns(relation) }}
+),
+
+{{ name | replace('profile_counts', 'layer_segment_counts') }} as (
+    {{ unpivot_layers(name | replace('profile_counts', 'layer_counts'), keys + ['member_count']) }}
+),
+
+{{ name | replace('_profile_counts', '_segment_counts') }} as (
+    select
+        {{ keys | join(',\n        ') }},
+        segment_dimension,
+        segment_value,
+        cast(sum(member_count) as bigint) as member_count
+    from (
+        select
+            {%- for key in keys %}
+            {{ name }}.{{ key }},
+            {%- endfor %}
+            profile_segments.segment_dimension,
+            profile_segments.segment_value,
+            {{ name }}.member_count
+        from {{ name }}
+        inner join profile_segments
+            on {{ name }}.segment_profile = profile_segments.segment_profile
+
+        union all
+
+        select
+            {{ keys | join(',\n            ') }},
+            segment_dimension,
+            segment_value,
+            member_count
+        from {{ name | replace('profile_counts', 'layer_segment_counts') }}
+    ) as segment_rows
+    group by {{ keys | join(', ') }}, segment_dimension, segment_value
+),
+
+{% endfor -%}
 
 cohorts as (
     select
-        cohort_grain,
-        retention_type,
-        cohort_basis,
-        cohort_start_date,
+        {{ cohort_keys | join(',\n        ') }},
         segment_dimension,
         segment_value,
-        count(*) as cohort_size
-    from segment_members
-    group by
-        cohort_grain, retention_type, cohort_basis, cohort_start_date,
-        segment_dimension, segment_value
+        member_count as cohort_size
+    from cohort_segment_counts
 ),
 
 classic_counts as (
-    -- Classic: the user qualified in period N itself.
     select
-        segment_members.cohort_grain,
-        segment_members.retention_type,
-        segment_members.cohort_basis,
-        segment_members.cohort_start_date,
-        segment_members.segment_dimension,
-        segment_members.segment_value,
-        member_periods.period_number,
-        count(*) as retained_users
-    from segment_members
-    inner join member_periods
-        on segment_members.user_id = member_periods.user_id
-        and segment_members.cohort_grain = member_periods.cohort_grain
-        and segment_members.retention_type = member_periods.retention_type
-        and segment_members.cohort_basis = member_periods.cohort_basis
-    group by
-        segment_members.cohort_grain, segment_members.retention_type,
-        segment_members.cohort_basis, segment_members.cohort_start_date,
-        segment_members.segment_dimension, segment_members.segment_value,
-        member_periods.period_number
-),
-
-last_periods as (
-    select
-        user_id,
-        cohort_grain,
-        retention_type,
-        cohort_basis,
-        max(period_number) as last_period_number
-    from member_periods
-    group by user_id, cohort_grain, retention_type, cohort_basis
+        {{ cohort_keys | join(',\n        ') }},
+        segment_dimension,
+        segment_value,
+        period_number,
+        member_count as retained_users
+    from classic_segment_counts
 ),
 
 last_period_counts as (
     select
-        segment_members.cohort_grain,
-        segment_members.retention_type,
-        segment_members.cohort_basis,
-        segment_members.cohort_start_date,
-        segment_members.segment_dimension,
-        segment_members.segment_value,
-        last_periods.last_period_number,
-        count(*) as users_with_last_period
-    from segment_members
-    inner join last_periods
-        on segment_members.user_id = last_periods.user_id
-        and segment_members.cohort_grain = last_periods.cohort_grain
-        and segment_members.retention_type = last_periods.retention_type
-        and segment_members.cohort_basis = last_periods.cohort_basis
-    group by
-        segment_members.cohort_grain, segment_members.retention_type,
-        segment_members.cohort_basis, segment_members.cohort_start_date,
-        segment_members.segment_dimension, segment_members.segment_value,
-        last_periods.last_period_number
+        {{ cohort_keys | join(',\n        ') }},
+        segment_dimension,
+        segment_value,
+        period_number as last_period_number,
+        member_count as users_with_last_period
+    from last_period_segment_counts
 ),
 
 period_numbers as (
