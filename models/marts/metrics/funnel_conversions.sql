@@ -1,5 +1,33 @@
 -- Funnels from seeds/funnels.csv: one row per funnel, entry day and step.
+--
+-- Incremental by entry day. A day-partitioned run (vars start_date / end_date) recomputes the
+-- entry days whose attempts can reach into its window or were provisional: from the window's
+-- first day (start_date - incremental_lookback_days) back by the longest conversion window in
+-- whole days plus one (attempts entered late on a day). It reads only the events from there on;
+-- the pre-hook deletes those entry days. Without the vars every run recomputes all days; do that
+-- after editing seeds/funnels.csv.
 {%- set max_steps = var('funnel_max_steps') %}
+{%- set first_entry_sql -%}
+    cast({{ dbt.dateadd('day', '-(cast(ceil(max(conversion_window_hours) / 24.0) as integer) + 1)', day_window_start() or 'current_date') }} as date)
+{%- endset %}
+{%- set first_entry_date = none %}
+{%- if execute and is_incremental() and day_window_start() is not none %}
+    {%- set first_entry_date = run_query('select ' ~ first_entry_sql ~ ' from ' ~ ref('funnels')).columns[0].values()[0] %}
+{%- endif %}
+
+{{
+    config(
+        materialized='incremental' if incremental_deletes_supported() else 'table',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        pre_hook=[
+            "{% if is_incremental() and day_window_start() is not none %}"
+            ~ "delete from {{ this }} where entry_date >= (select " ~ first_entry_sql
+            ~ " from {{ ref('funnels') }}){% endif %}"
+        ],
+    )
+}}
+
 with
 
 funnels as (
@@ -8,6 +36,9 @@ funnels as (
 
 events as (
     select * from {{ ref('stg_landing__events') }}
+    {%- if first_entry_date is not none %}
+    where event_date >= cast('{{ first_entry_date }}' as date)
+    {%- endif %}
 ),
 
 user_days as (
