@@ -11,8 +11,9 @@
     {%- set where = config.get('where') -%}
     {%- if where -%}
         {%- set where = expand_window_placeholders(where) -%}
+        {#- `1 = 1 and`: Spark reads `from t where (...)` as the alias `where` with a column list. -#}
         {%- set filtered -%}
-            (select * from {{ relation }} where {{ where }}) dbt_subquery
+            (select * from {{ relation }} where 1 = 1 and {{ where }}) dbt_subquery
         {%- endset -%}
         {{- return(filtered) -}}
     {%- else -%}
