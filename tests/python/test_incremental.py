@@ -125,7 +125,9 @@ def test_partitioned_run_recomputes_only_its_as_of_dates(incremental: Path) -> N
     (3) on; the equality test above shows the rest of their rows, and the deletion of yesterday's
     latest data day, are right."""
     compiled = incremental / "target" / "compiled"
-    window = "where as_of_date >= (cast('2026-06-30' as date) + cast(-3 as bigint) * interval 1 day)"
+    window = (
+        "where as_of_date >= (cast('2026-06-30' as date) + cast(-3 as bigint) * interval 1 day)"
+    )
     for model, reads in (("int_users_as_of_aggregated", 1), ("int_user_tags_evaluated", 2)):
         text = " ".join(next(compiled.rglob(f"{model}.sql")).read_text().split())
         assert text.count(window) == reads, model
