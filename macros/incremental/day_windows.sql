@@ -58,6 +58,17 @@
 {%- endmacro %}
 
 
+{#- Pre-hook of an incremental model with its own window logic: `windowed_sql` (rendered when the
+    hook runs) in a partitioned run; without a window, every row, so a plain build recomputes all
+    history like a table instead of appending it to the rows already there. -#}
+{% macro windowed_delete_hook(windowed_sql) -%}
+    {%- if day_window_start() is not none -%}
+        {{- return("{% if is_incremental() %}" ~ windowed_sql ~ "{% endif %}") -}}
+    {%- endif -%}
+    {{- return("{% if is_incremental() %}delete from {{ this }}{% endif %}") -}}
+{%- endmacro %}
+
+
 {#- First load day of a partitioned run's window (YYYY-MM-DD text), or none without a window. -#}
 {% macro load_window_first_day() %}
     {%- set start_date = var('start_date', none) -%}

@@ -20,11 +20,10 @@
         materialized='incremental' if incremental_deletes_supported() else 'table',
         incremental_strategy='append',
         on_schema_change='fail',
-        pre_hook=[
-            "{% if is_incremental() and day_window_start() is not none %}"
-            ~ "delete from {{ this }} where entry_date >= (select " ~ first_entry_sql
-            ~ " from {{ ref('funnels') }}){% endif %}"
-        ],
+        pre_hook=[windowed_delete_hook(
+            "delete from {{ this }} where entry_date >= (select " ~ first_entry_sql
+            ~ " from {{ ref('funnels') }})"
+        )],
     )
 }}
 

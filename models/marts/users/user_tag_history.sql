@@ -23,14 +23,12 @@
         incremental_strategy='delete+insert',
         unique_key=['user_id', 'tag_code', 'tag_value', 'valid_from'],
         on_schema_change='fail',
-        pre_hook=[
-            "{% if is_incremental() and day_window_start() is not none %}"
-            ~ "delete from {{ this }} where valid_from >= " ~ run_start ~ ";"
+        pre_hook=[windowed_delete_hook(
+            "delete from {{ this }} where valid_from >= " ~ run_start ~ ";"
             ~ " delete from {{ this }} where valid_to <= " ~ history_start ~ ";"
             ~ " update {{ this }} set valid_from = " ~ history_start
             ~ " where valid_from < " ~ history_start
-            ~ "{% endif %}"
-        ],
+        )],
     )
 }}
 
