@@ -1,9 +1,9 @@
 """Every dbt model, seed and snapshot as a Dagster asset, dbt tests as asset checks.
 
-Four multi-assets (see orchestration.project.split_nodes): the day-partitioned one builds the
-incremental models for a partition range in ONE dbt invocation (BackfillPolicy.single_run), with
-vars start_date / end_date from the range; the others build all history. Each dbt test result is
-also appended to ops.data_quality_results.
+Five multi-assets (see orchestration.project.split_nodes): the two day-partitioned ones build the
+incremental models for a partition range in ONE dbt invocation each (BackfillPolicy.single_run),
+with vars start_date / end_date from the range; the others build all history. Each dbt test
+result is also appended to ops.data_quality_results.
 """
 
 import json
@@ -145,18 +145,17 @@ def build_dbt_assets() -> list[AssetsDefinition]:
 
     if groups.upstream:
         definitions.append(unpartitioned("dbt_upstream_models", groups.upstream))
-    if groups.daily:
-
+    def partitioned(name: str, names: Sequence[str]) -> AssetsDefinition:
         @dbt_assets(
             manifest=manifest,
             project=DBT_PROJECT,
-            select=_select(groups.daily),
-            name="dbt_daily_models",
+            select=_select(names),
+            name=name,
             partitions_def=DAILY_PARTITIONS,
             backfill_policy=BackfillPolicy.single_run(),
             dagster_dbt_translator=TRANSLATOR,
         )
-        def dbt_daily_models(
+        def _assets(
             context: AssetExecutionContext,
             dbt: DbtCliResource,
             warehouse: Warehouse,
@@ -164,9 +163,14 @@ def build_dbt_assets() -> list[AssetsDefinition]:
         ) -> Iterator[Any]:
             yield from run_dbt_build(context, dbt, warehouse, config, partition_vars(context))
 
-        definitions.append(dbt_daily_models)
+        return _assets
+
+    if groups.daily:
+        definitions.append(partitioned("dbt_daily_models", groups.daily))
     if groups.main:
         definitions.append(unpartitioned("dbt_models", groups.main))
+    if groups.daily_after_python:
+        definitions.append(partitioned("dbt_daily_models_after_python", groups.daily_after_python))
     if groups.after_python:
         definitions.append(unpartitioned("dbt_models_after_python", groups.after_python))
     return definitions

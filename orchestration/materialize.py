@@ -32,7 +32,13 @@ def main(argv: list[str] | None = None) -> int:
         run_config = {
             "ops": {
                 op: {"config": {"full_refresh": True}}
-                for op in ("dbt_upstream_models", "dbt_daily_models", "dbt_models")
+                for op in (
+                    "dbt_upstream_models",
+                    "dbt_daily_models",
+                    "dbt_models",
+                    "dbt_daily_models_after_python",
+                    "dbt_models_after_python",
+                )
             }
         }
     job = defs.resolve_job_def("userops_all")

@@ -4,8 +4,10 @@ the multi-assets the graph needs.
 Day-partitioned models (materialized='incremental') must run between the unpartitioned models
 they read and the unpartitioned models that read them, and dbt models that read tables written
 by Python assets (dbt sources other than `landing`, e.g. ml.churn_scores) must run after those
-assets. One multi-asset is one step, so the nodes are split into four ordered groups computed
-from the manifest: upstream -> daily -> main -> after_python.
+assets. One multi-asset is one step, so the nodes are split into five ordered groups computed
+from the manifest: upstream -> daily -> main -> daily_after_python -> after_python, where
+daily_after_python holds the incremental models fed by Python assets (the tags read churn
+scores) and the models between those assets and them.
 """
 
 from __future__ import annotations
@@ -89,6 +91,7 @@ class NodeGroups:
     upstream: tuple[str, ...]
     daily: tuple[str, ...]
     main: tuple[str, ...]
+    daily_after_python: tuple[str, ...]
     after_python: tuple[str, ...]
 
 
@@ -104,7 +107,7 @@ def _closure(start: Iterable[str], edges: Mapping[str, set[str]]) -> set[str]:
 
 
 def split_nodes(manifest: Mapping[str, Any]) -> NodeGroups:
-    """Split models, seeds and snapshots into the four ordered groups (see module docstring)."""
+    """Split models, seeds and snapshots into the five ordered groups (see module docstring)."""
     nodes = {
         unique_id: node
         for unique_id, node in manifest["nodes"].items()
@@ -117,28 +120,36 @@ def split_nodes(manifest: Mapping[str, Any]) -> NodeGroups:
             if parent in nodes or parent in manifest.get("sources", {}):
                 parents.setdefault(unique_id, set()).add(parent)
                 children.setdefault(parent, set()).add(unique_id)
+    python_sources = [
+        unique_id
+        for unique_id, source in manifest.get("sources", {}).items()
+        if source["source_name"] != LANDING_SOURCE
+    ]
+    # Everything that reads a Python asset's output, directly or not, runs after those assets.
+    python_fed = _closure(python_sources, children)
     incremental = {
         unique_id
         for unique_id, node in nodes.items()
         if node["resource_type"] == "model"
         and node.get("config", {}).get("materialized") == "incremental"
     }
-    ancestors = _closure(incremental, parents)
-    descendants = _closure(incremental, children)
-    daily = incremental | (ancestors & descendants)
-    upstream = (ancestors - daily) & nodes.keys()
-    python_sources = [
-        unique_id
-        for unique_id, source in manifest.get("sources", {}).items()
-        if source["source_name"] != LANDING_SOURCE
-    ]
-    after_python = _closure(python_sources, children) - daily - upstream
-    main = nodes.keys() - upstream - daily - after_python
+    before = incremental - python_fed
+    ancestors = _closure(before, parents)
+    daily = before | (ancestors & _closure(before, children))
+    upstream = (ancestors - daily - python_fed) & nodes.keys()
+    main = nodes.keys() - upstream - daily - python_fed
+    # Python-fed incremental models, with what they read among the Python-fed nodes (views
+    # such as int_churn_scores_dated: partition-agnostic, and needed before them in the step).
+    after = incremental & python_fed
+    daily_after_python = after | (_closure(after, parents) & python_fed)
+    after_python = python_fed - daily_after_python
 
     def names(ids: set[str]) -> tuple[str, ...]:
-        return tuple(sorted(nodes[unique_id]["name"] for unique_id in ids))
+        return tuple(sorted(nodes[unique_id]["name"] for unique_id in ids & nodes.keys()))
 
-    return NodeGroups(names(upstream), names(daily), names(main), names(after_python))
+    return NodeGroups(
+        names(upstream), names(daily), names(main), names(daily_after_python), names(after_python)
+    )
 
 
 def landing_tables(manifest: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -140,6 +140,9 @@ def test_whole_graph_materializes(location: Location, full_run: Any) -> None:
     graph = location.defs.resolve_asset_graph()
     expected = {key.to_user_string() for key in graph.materializable_asset_keys}
     assert expected - materialized == set()
+    # The tags read churn scores: their partitioned step starts after the scores are written.
+    started = [e.step_key for e in full_run.all_events if e.event_type_value == "STEP_START"]
+    assert started.index("churn_scores") < started.index("dbt_daily_models_after_python")
     evaluations = full_run.get_asset_check_evaluations()
     # Freshness fails on purpose (the sample ends in 2026-06); everything else passes or warns.
     failed_errors = [
@@ -302,7 +305,7 @@ def test_bad_landing_file_blocks_the_marts_and_keeps_the_previous_ones(
     assert "base_landing__events" not in {event.asset_key.path[-1] for event in materialized}
     started = {e.step_key for e in result.all_events if e.event_type_value == "STEP_START"}
     assert "landing__events_gx_landing_suite" in started
-    assert not started & {"dbt_daily_models", "dbt_models"}
+    assert not started & {"dbt_daily_models", "dbt_models", "dbt_daily_models_after_python"}
     # The previous marts are untouched and readable.
     assert query(warehouse, "select count(*) from marts.users") == users_before
     logged = query(
@@ -405,6 +408,9 @@ def test_split_nodes_orders_partitioned_and_python_fed_models() -> None:
                 node("daily", ["model.p.stg"], "incremental"),
                 node("mart", ["model.p.daily", "model.p.stg_unused"], "table"),
                 node("targets", ["model.p.mart", "source.p.ml.scores"], "table"),
+                node("scores_dated", ["source.p.ml.scores"]),
+                node("tags", ["model.p.daily", "model.p.scores_dated"], "incremental"),
+                node("profiles", ["model.p.tags"], "table"),
             ]
         ),
         "sources": {
@@ -417,7 +423,10 @@ def test_split_nodes_orders_partitioned_and_python_fed_models() -> None:
     assert groups.upstream == ("stg",)
     assert groups.daily == ("daily",)
     assert groups.main == ("mart", "stg_unused")
-    assert groups.after_python == ("targets",)
+    # An incremental model fed by a Python asset runs partitioned after it, with the view
+    # between them; what reads it comes last.
+    assert groups.daily_after_python == ("scores_dated", "tags")
+    assert groups.after_python == ("profiles", "targets")
 
 
 def test_partition_vars_cover_the_business_days_of_the_range() -> None:

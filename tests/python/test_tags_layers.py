@@ -32,7 +32,7 @@ def assert_my_models_built_cleanly(build: Build) -> None:
         created = [
             line
             for line in output.splitlines()
-            if f"OK created sql table model marts.{model} " in line
+            if re.search(rf"OK created sql (table|incremental) model marts\.{model} ", line)
         ]
         assert created, f"{model} was not built"
         mentioned = [line for line in output.splitlines() if model in line]
