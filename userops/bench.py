@@ -148,7 +148,13 @@ def node_timings(run_results: Path, top: int = 12) -> dict:
 
 
 def bench_scale(
-    scale: str, events: int, work: Path, out: Path, memory_limit: str, dbt_threads: int = 2
+    scale: str,
+    events: int,
+    work: Path,
+    out: Path,
+    memory_limit: str,
+    dbt_threads: int = 2,
+    keep_data: bool = False,
 ) -> list:
     from userops.generate import generate
 
@@ -259,7 +265,8 @@ def bench_scale(
         )
 
     # Keep the disk free for the next scale; the figures are in results.json.
-    shutil.rmtree(landing, ignore_errors=True)
+    if not keep_data:
+        shutil.rmtree(landing, ignore_errors=True)
     return measurements
 
 
@@ -324,6 +331,11 @@ def main(argv: list[str] | None = None) -> int:
         help="dbt threads (USEROPS_DUCKDB_THREADS); 1 keeps two heavy models from sharing the "
         "memory limit at 100M events",
     )
+    run.add_argument(
+        "--keep-data",
+        action="store_true",
+        help="keep each scale's landing files and warehouse under --work-dir (to rerun models)",
+    )
     floor = commands.add_parser("floor", help="(internal) one read of every raw column")
     floor.add_argument("--landing-dir", type=Path, required=True)
     floor.add_argument("--memory-limit", default="6GB")
@@ -360,7 +372,13 @@ def main(argv: list[str] | None = None) -> int:
     records = []
     for scale in args.scales.split(","):
         for measurement in bench_scale(
-            scale, SCALES[scale], args.work_dir, args.out, args.memory_limit, args.dbt_threads
+            scale,
+            SCALES[scale],
+            args.work_dir,
+            args.out,
+            args.memory_limit,
+            args.dbt_threads,
+            args.keep_data,
         ):
             records.append(asdict(measurement))
         (args.out / "benchmark.md").write_text(summarise(records))
