@@ -11,8 +11,9 @@ orders as (
     select * from {{ ref('stg_landing__orders') }}
 ),
 
-events as (
-    select * from {{ ref('stg_landing__events') }}
+-- Events through their user-day aggregate (one row per user and day) rather than every event.
+user_days as (
+    select * from {{ ref('int_user_days_aggregated') }}
 ),
 
 first_orders as (
@@ -26,8 +27,9 @@ first_orders as (
 first_events as (
     select
         user_id,
-        min(event_at) as first_event_at
-    from events
+        min(first_event_at) as first_event_at
+    from user_days
+    where first_event_at is not null
     group by user_id
 ),
 

@@ -47,7 +47,8 @@ event_days as (
         count(*) as event_count,
         count(*) filter (where is_active_event) as active_event_count,
         count(distinct session_id) as session_count,
-        min(event_at) filter (where is_active_event) as first_active_event_at
+        min(event_at) filter (where is_active_event) as first_active_event_at,
+        min(event_at) as first_event_at
     from events
     {% if is_incremental() and start_date -%}
     where event_date >= {{ window_start }}
@@ -83,6 +84,7 @@ final as (
         coalesce(order_days.paid_order_count, 0) as paid_order_count,
         coalesce(order_days.paid_amount, 0) as paid_amount,
         coalesce(order_days.coupon_order_count, 0) as coupon_order_count,
+        event_days.first_event_at,
         -- Active = an event that counts as active (seeds/event_mapping.csv) or a paid order, so
         -- an orders-only log still has active users.
         coalesce(event_days.active_event_count, 0) > 0

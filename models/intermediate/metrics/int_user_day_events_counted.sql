@@ -14,7 +14,8 @@
 
 with
 
-events as (
+-- Read twice below: inlined, so DuckDB scans the view twice instead of storing every event.
+events as {{ inline_cte() }} (
     select * from {{ ref('stg_landing__events') }}
     {{ day_window_where('event_date') }}
 ),

@@ -1,9 +1,21 @@
 -- One row per user and as-of date: the user's layer in every layer dimension (用户分层), for BI
 -- and for metrics broken down "by layer". Definitions: user_layers.yml.
+-- Incremental by as-of date like int_user_layers_assigned (macros/incremental/day_windows.sql):
+-- a day-partitioned run copies only its as-of dates instead of every user's whole history.
+{{
+    config(
+        materialized='incremental' if incremental_deletes_supported() else 'table',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        pre_hook=[as_of_window_delete_hook('int_user_layers_assigned')],
+    )
+}}
+
 with
 
 layers as (
     select * from {{ ref('int_user_layers_assigned') }}
+    {{ as_of_window_where('as_of_date') }}
 ),
 
 final as (
