@@ -6,6 +6,7 @@ when an old day's file is delivered again inside the window."""
 from __future__ import annotations
 
 import shutil
+from datetime import timedelta
 from pathlib import Path
 
 import duckdb
@@ -220,3 +221,65 @@ def test_partitioned_run_after_the_landing_folder_moved_loses_and_doubles_nothin
     assert rows == raw_rows
     assert in_window_elsewhere == 0
     assert distinct_ids < rows  # the duplicates are still there, once each
+
+
+def test_segment_value_first_seen_in_the_new_day_gets_every_older_day(
+    sample_landing: Path, tmp_path: Path
+) -> None:
+    """int_metric_segment_days_aggregated holds every day for every segment value. A value that
+    appears for the first time in the day's run (a user signing up through a new acquisition
+    channel) gets zero rows for the days before the recomputed ones, exactly as a full build of
+    the same files has them."""
+    import pandas as pd
+
+    landing = tmp_path / "landing"
+    shutil.copytree(sample_landing, landing)
+    users_file = landing / "users" / f"dt={LAST_DAY}" / "part-0.parquet"
+    users = pd.read_parquet(users_file)
+    newcomer = users.iloc[[0]].copy()
+    newcomer["user_id"] = "u_tv_newcomer"
+    newcomer["acquisition_channel"] = "tv_campaign"
+    pd.concat([users, newcomer]).to_parquet(users_file, index=False)
+    # The model and what it reads; tests only where every parent is built (a relationships
+    # test to an unselected model would fail).
+    selection = [
+        "--select",
+        "+int_metric_segment_days_aggregated",
+        "--indirect-selection",
+        "cautious",
+        "--exclude-resource-type",
+        "unit_test",
+    ]
+
+    def build(name: str, dbt_vars: dict | None = None, folder: Path = landing) -> Path:
+        warehouse = tmp_path / f"{name}.duckdb"
+        result = run_dbt(
+            ["build", *selection],
+            dbt_vars=dbt_vars,
+            landing_dir=folder,
+            warehouse_path=warehouse,
+            capture=True,
+            target_path=tmp_path / f"target-{name}",
+        )
+        assert result.returncode == 0, result.stdout[-3000:]
+        return warehouse
+
+    reference = build("full")
+    held = tmp_path / "held"
+    for table in TABLES:
+        day = landing / table / f"dt={LAST_DAY}"
+        if day.exists():
+            shutil.move(day, held / table / day.name)
+    incremental = build("incremental")
+    for folder in held.glob("*/dt=*"):
+        shutil.move(folder, landing / folder.parent.name / folder.name)
+    build("incremental", DAY_VARS)
+
+    with duckdb.connect(str(incremental), read_only=True) as connection:
+        days = connection.execute(
+            "select count(*), min(metric_date), sum(new_users)"
+            " from intermediate.int_metric_segment_days_aggregated"
+            " where segment_value = 'tv_campaign'"
+        ).fetchone()
+    assert days == (45, SAMPLE_END_DATE - timedelta(days=44), 1)
+    assert differing_tables((incremental, landing), (reference, landing)) == {}

@@ -2,14 +2,49 @@
 -- the single place daily metric formulas live. daily_metrics is its overall row, metric_values
 -- its long form. Segments: the user's static attributes, and the layers (user_layers) as of
 -- the day: the latest as-of date before it (int_layer_dates_mapped), never a later one.
+--
+-- Incremental by metric day. A day's row can change for as long as a window that ends after it
+-- is still open: WAU/MAU (30 days), the ROI and activation windows of its new users, D30
+-- retention. A day-partitioned run therefore recomputes the days from its window's first day
+-- back by the longest of those windows plus one (`restated_days`) and reads only the facts from
+-- there on; WAU/MAU intervals are cut at that day (a user's covered intervals never overlap, so
+-- the running sum from there counts the users covering each day), reactivations look back at
+-- the user's first active day, and K-factor's 30-day referral sum reads the 29 days before from
+-- the table itself. A segment value first seen in the recomputed days also gets its zero rows for
+-- the older days, so the table always holds every day for every segment value, as a full build
+-- does. Without the window (plain dbt build) every day is recomputed.
 {%- set activation_window = var('activation_window_days') %}
 {%- set dormant_days = var('reactivation_dormant_days') %}
 {%- set roi_window = var('roi_window_days') %}
 {%- set daily_fact_columns = [
     'active_users', 'paying_users', 'paid_orders', 'gmv', 'coupon_orders', 'active_sessions',
-    'reactivated_users', 'new_users', 'activated_users', 'new_paying_users', 'new_user_window_gmv',
+    'reactivated_users', 'new_users', 'activated_users', 'new_user_window_gmv',
     'referral_invites', 'referral_conversions', 'searching_users', 'carting_users',
 ] %}
+{%- set restated_days = [30, roi_window, activation_window] | max + 1 %}
+{%- set window_first_day = load_window_first_day() %}
+{%- set recompute_from = none %}
+{%- if window_first_day %}
+    {%- set recompute_from = "cast('" ~ (modules.datetime.date.fromisoformat(window_first_day)
+        - modules.datetime.timedelta(days=restated_days)).isoformat() ~ "' as date)" %}
+{%- endif %}
+{#- Active days from this far back before recompute_from: a WAU/MAU interval covering it starts
+    at most 30 days earlier, and a reactivation's previous active day is found in that range or
+    lies before it (then the gap is longer than dormant_days). -#}
+{%- set active_lookback_days = [30, dormant_days + 1] | max %}
+{%- set incremental_run = is_incremental() and recompute_from is not none %}
+
+{{
+    config(
+        materialized='incremental' if incremental_deletes_supported() else 'table',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        pre_hook=[windowed_delete_hook(
+            "delete from {{ this }} where metric_date >= " ~ recompute_from
+        )],
+    )
+}}
+
 with
 
 user_days as {{ inline_cte() }} (
@@ -89,10 +124,20 @@ calendar as (
 -- Every (user, day) a daily fact is counted on.
 user_date_keys as (
     select user_id, activity_date as metric_date from user_days
+    {%- if incremental_run %} where activity_date >= {{ recompute_from }}{% endif %}
     union
     select user_id, signup_date as metric_date from users where signup_date is not null
+    {%- if incremental_run %} and signup_date >= {{ recompute_from }}{% endif %}
     union
     select user_id, activity_date as metric_date from user_day_events
+    {%- if incremental_run %} where activity_date >= {{ recompute_from }}{% endif %}
+),
+
+first_active_days as (
+    select user_id, min(activity_date) as first_active_date
+    from user_days
+    where is_active
+    group by user_id
 ),
 
 active_days as (
@@ -103,11 +148,16 @@ active_days as (
         lead(activity_date) over (partition by user_id order by activity_date) as next_active_date
     from user_days
     where is_active
+    {%- if incremental_run %}
+        and activity_date >= cast({{ dbt.dateadd('day', -active_lookback_days, recompute_from) }} as date)
+    {%- endif %}
 ),
 
 -- WAU/MAU: each active day covers the window days from it up to the user's next active day, so
 -- a user's covered intervals never overlap and distinct users = running sum of +1/-1 edges.
-window_intervals as (
+-- In a partitioned run the intervals are cut at recompute_from: the edges before it are not
+-- needed, and the running sums start there.
+window_intervals_uncut as (
     {%- for window_days in [7, 30] %}
     select
         user_id,
@@ -122,6 +172,24 @@ window_intervals as (
     from active_days
     {% if not loop.last %}union all{% endif %}
     {%- endfor %}
+),
+
+window_intervals as (
+    select
+        user_id,
+        window_days,
+        {%- if incremental_run %}
+        case
+            when start_date < {{ recompute_from }} then {{ recompute_from }} else start_date
+        end as start_date,
+        {%- else %}
+        start_date,
+        {%- endif %}
+        end_date
+    from window_intervals_uncut
+    {%- if incremental_run %}
+    where end_date > {{ recompute_from }}
+    {%- endif %}
 ),
 
 window_edges as (
@@ -237,13 +305,23 @@ window_deltas as (
     group by edge_date, segment_dimension, segment_value
 ),
 
+-- A previous active day not found among active_days (cut in a partitioned run) lies before
+-- them, more than dormant_days earlier; without the cut there is none (first activity).
 reactivation_days as (
     select
-        user_id,
-        activity_date
+        active_days.user_id,
+        active_days.activity_date
     from active_days
-    where previous_active_date is not null
-        and {{ days_between('previous_active_date', 'activity_date') }} > {{ dormant_days }}
+    inner join first_active_days
+        on active_days.user_id = first_active_days.user_id
+    where (
+        active_days.previous_active_date is not null
+        and {{ days_between('active_days.previous_active_date', 'active_days.activity_date') }}
+            > {{ dormant_days }}
+    ) or (
+        active_days.previous_active_date is null
+        and first_active_days.first_active_date < active_days.activity_date
+    )
 ),
 
 -- New users, activation and the GMV they bring within the ROI window.
@@ -263,6 +341,10 @@ new_user_gmv as (
         on users.user_id = user_days.user_id
         and user_days.activity_date >= users.signup_date
         and user_days.activity_date < cast({{ dbt.dateadd('day', roi_window, 'users.signup_date') }} as date)
+    {%- if incremental_run %}
+    where users.signup_date >= {{ recompute_from }}
+        and user_days.activity_date >= {{ recompute_from }}
+    {%- endif %}
     group by users.user_id
 ),
 
@@ -275,7 +357,6 @@ new_user_outcomes as (
             and first_paid_days.first_paid_date
                 < cast({{ dbt.dateadd('day', activation_window, 'users.signup_date') }} as date)
             as is_activated,
-        coalesce(first_paid_days.first_paid_date >= users.signup_date, false) as has_paid_since_signup,
         coalesce(new_user_gmv.window_gmv, 0) as window_gmv
     from users
     left join first_paid_days
@@ -283,6 +364,9 @@ new_user_outcomes as (
     left join new_user_gmv
         on users.user_id = new_user_gmv.user_id
     where users.signup_date is not null
+    {%- if incremental_run %}
+        and users.signup_date >= {{ recompute_from }}
+    {%- endif %}
 ),
 
 -- Every daily fact of a user and day on one row of additive counts, so each user-day is
@@ -301,7 +385,6 @@ user_day_facts as {{ inline_cte() }} (
         case when reactivation_days.user_id is not null then 1 else 0 end as reactivated_users,
         case when new_user_outcomes.user_id is not null then 1 else 0 end as new_users,
         case when new_user_outcomes.is_activated then 1 else 0 end as activated_users,
-        case when new_user_outcomes.has_paid_since_signup then 1 else 0 end as new_paying_users,
         coalesce(new_user_outcomes.window_gmv, 0) as new_user_window_gmv,
         coalesce(user_day_events.share_count, 0) as referral_invites,
         coalesce(user_day_events.referral_conversion_count, 0) as referral_conversions,
@@ -411,7 +494,7 @@ daily_spend as (
     group by spend_date, channel
 ),
 
-segment_values as (
+computed_segment_values as (
     -- Every value a user holds on a day with a fact, and every value a user holds only inside a
     -- WAU/MAU window (e.g. a layer held between two active days), so windows never lose a user.
     select segment_dimension, segment_value
@@ -423,15 +506,83 @@ segment_values as (
     from window_piece_segments
 ),
 
+{% if incremental_run -%}
+-- The rows before recompute_from stay; they hold every segment value seen so far.
+stored_segment_values as (
+    select distinct segment_dimension, segment_value
+    from {{ this }}
+),
+
+new_segment_values as (
+    select
+        computed_segment_values.segment_dimension,
+        computed_segment_values.segment_value
+    from computed_segment_values
+    left join stored_segment_values
+        on computed_segment_values.segment_dimension = stored_segment_values.segment_dimension
+        and computed_segment_values.segment_value = stored_segment_values.segment_value
+    where stored_segment_values.segment_dimension is null
+),
+
+segment_values as (
+    select segment_dimension, segment_value from computed_segment_values
+    union
+    select segment_dimension, segment_value from stored_segment_values
+),
+
+-- Recomputed days for every value; the older days only for values seen for the first time.
 grid as (
     select
         calendar.metric_date,
         calendar.latest_data_date,
         segment_values.segment_dimension,
-        segment_values.segment_value
+        segment_values.segment_value,
+        cast(null as bigint) as stored_referral_conversions,
+        true as is_output
     from calendar
     cross join segment_values
+    where calendar.metric_date >= {{ recompute_from }}
+
+    union all
+
+    select
+        calendar.metric_date,
+        calendar.latest_data_date,
+        new_segment_values.segment_dimension,
+        new_segment_values.segment_value,
+        cast(null as bigint) as stored_referral_conversions,
+        true as is_output
+    from calendar
+    cross join new_segment_values
+    where calendar.metric_date < {{ recompute_from }}
+
+    union all
+
+    -- The stored days K-factor's 30-day referral sum reaches back to; not written again.
+    select
+        stored.metric_date,
+        data_dates.latest_data_date,
+        stored.segment_dimension,
+        stored.segment_value,
+        stored.referral_conversions as stored_referral_conversions,
+        false as is_output
+    from {{ this }} as stored
+    cross join data_dates
+    where stored.metric_date >= cast({{ dbt.dateadd('day', -29, recompute_from) }} as date)
 ),
+{%- else -%}
+grid as (
+    select
+        calendar.metric_date,
+        calendar.latest_data_date,
+        computed_segment_values.segment_dimension,
+        computed_segment_values.segment_value,
+        cast(null as bigint) as stored_referral_conversions,
+        true as is_output
+    from calendar
+    cross join computed_segment_values
+),
+{%- endif %}
 
 joined as (
     select
@@ -439,9 +590,9 @@ joined as (
         grid.segment_dimension,
         grid.segment_value,
         grid.latest_data_date,
+        grid.is_output,
         coalesce(daily_facts.new_users, 0) as new_users,
         coalesce(daily_facts.activated_users, 0) as activated_users,
-        coalesce(daily_facts.new_paying_users, 0) as new_paying_users,
         coalesce(daily_facts.new_user_window_gmv, 0) as new_user_window_gmv,
         coalesce(daily_facts.active_users, 0) as dau,
         sum(coalesce(window_deltas.wau_delta, 0)) over (
@@ -454,7 +605,7 @@ joined as (
             order by grid.metric_date
             rows between unbounded preceding and current row
         ) as mau,
-        sum(coalesce(daily_facts.referral_conversions, 0)) over (
+        sum(coalesce(daily_facts.referral_conversions, grid.stored_referral_conversions, 0)) over (
             partition by grid.segment_dimension, grid.segment_value
             order by grid.metric_date
             rows between 29 preceding and current row
@@ -533,13 +684,13 @@ final as (
         {{ safe_ratio('active_sessions', 'dau') }} as sessions_per_active_user,
         -- Counts behind the ratios, for period roll-ups (acquisition_channel_scorecards).
         cast(activated_users as bigint) as activated_users,
-        cast(new_paying_users as bigint) as new_paying_users,
         cast(new_user_window_gmv as double) as new_user_window_gmv,
         cast({{ dbt.dateadd('day', activation_window - 1, 'metric_date') }} as date)
             <= latest_data_date as is_activation_window_closed,
         cast({{ dbt.dateadd('day', roi_window - 1, 'metric_date') }} as date)
             <= latest_data_date as is_roi_window_closed
     from joined
+    where is_output
 )
 
 select * from final
