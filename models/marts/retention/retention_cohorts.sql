@@ -9,6 +9,35 @@
 {%- set grains = var('retention_grains') %}
 {%- set layer_grains = var('retention_layer_grains') | select('in', grains) | list %}
 {%- set member_keys = ['user_id', 'cohort_grain', 'retention_type', 'cohort_basis', 'cohort_start_date'] %}
+{#- Incremental by cohort. A cohort's cells change only while its last tracked period has not
+    ended: a day-partitioned run recomputes, per grain, the cohorts starting on or after the
+    period that began max_periods + 1 periods before its window's first day (day cohorts: the
+    last ~31 days; week: 13 weeks; month: 13 months) and reads only their members' days. Older
+    cohorts are final. Without the window (plain dbt build) every cohort is recomputed. -#}
+{%- set window_start = day_window_start() %}
+{%- set open_from = {} %}
+{%- if window_start is not none %}
+    {%- for grain in grains %}
+        {%- do open_from.update({grain: period_start(grain, add_periods(grain, -(max_periods[grain] + 1), window_start))}) %}
+    {%- endfor %}
+{%- endif %}
+{%- set incremental_run = is_incremental() and window_start is not none %}
+{%- set open_cohorts = [] %}
+{%- for grain, first_start in open_from.items() %}
+    {%- do open_cohorts.append("(cohort_grain = '" ~ grain ~ "' and cohort_start_date >= " ~ first_start ~ ")") %}
+{%- endfor %}
+
+{{
+    config(
+        materialized='incremental' if incremental_deletes_supported() else 'table',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        pre_hook=[windowed_delete_hook(
+            "delete from {{ this }} where " ~ (open_cohorts | join(' or ') or 'true')
+        )],
+    )
+}}
+
 with
 
 user_days as {{ inline_cte() }} (
@@ -113,6 +142,9 @@ members as (
         cohort_basis,
         {{ period_start(grain, 'anchor_date') }} as cohort_start_date
     from selected_anchors
+    {%- if incremental_run %}
+    where {{ period_start(grain, 'anchor_date') }} >= {{ open_from[grain] }}
+    {%- endif %}
     {% if not loop.last %}union all{% endif %}
     {%- endfor %}
 ),
@@ -165,6 +197,9 @@ user_periods as (
         retention_type,
         {{ period_start(grain, 'activity_date') }} as period_start_date
     from qualifying_days
+    {%- if incremental_run %}
+    where activity_date >= {{ open_from[grain] }}
+    {%- endif %}
     {% if not loop.last %}union all{% endif %}
     {%- endfor %}
 ),
