@@ -1,6 +1,24 @@
 -- Why DAU moved: day over day and week over week, DAU(t) - DAU(t - lag) split exactly into
 -- new + resurrected - newly dormant users. One row per (metric_date, comparison).
 {%- set comparisons = {'day_over_day': 1, 'week_over_week': 7} %}
+{#- Incremental by metric day: a day-partitioned run recomputes the days of its window (from
+    start_date - incremental_lookback_days on) from their active days and those of the longest
+    comparison before; a day's row depends on nothing later. -#}
+{%- set window_start = day_window_start() %}
+{%- set incremental_run = is_incremental() and window_start is not none %}
+{%- set max_lag = comparisons.values() | max %}
+
+{{
+    config(
+        materialized='incremental' if incremental_deletes_supported() else 'table',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        pre_hook=[windowed_delete_hook(
+            "delete from {{ this }} where metric_date >= " ~ window_start
+        )],
+    )
+}}
+
 with
 
 user_days as {{ inline_cte() }} (
@@ -15,11 +33,16 @@ active_days as (
     select user_id, activity_date
     from user_days
     where is_active
+    {%- if incremental_run %}
+        and activity_date >= cast({{ dbt.dateadd('day', -max_lag, window_start) }} as date)
+    {%- endif %}
 ),
 
+-- From every active day (active_days is cut to the window in a partitioned run).
 first_active_days as (
     select user_id, min(activity_date) as first_active_date
-    from active_days
+    from user_days
+    where is_active
     group by user_id
 ),
 
@@ -35,6 +58,9 @@ calendar as (
     from time_spine
     cross join data_dates
     where time_spine.date_day between data_dates.first_data_date and data_dates.latest_data_date
+    {%- if incremental_run %}
+        and time_spine.date_day >= {{ window_start }}
+    {%- endif %}
 ),
 
 user_states as (
