@@ -4,10 +4,10 @@
 
     - by business day (int_user_*_aggregated, ...): a run recomputes the days
       [start_date - incremental_lookback_days, end_date);
-    - by load day (base_landing__events, stg_landing__events): a run re-reads the landing files
-      of load days (the `dt=` folder) from start_date - incremental_lookback_days on, so files
-      delivered for the last few days, late or again, are picked up, and older files are not
-      read at all.
+    - by load day (base_landing__events): a run re-reads the landing files of load days (the
+      `dt=` folder) from start_date - incremental_lookback_days on, so files delivered for the
+      last few days, late or again, are picked up, and older files are not read at all; when
+      only new files arrived, it reads just those (macros/incremental/new_files.sql).
 
     Without the vars (plain `dbt build`, the CLI) every run recomputes all history, as a table
     would. A pre-hook deletes the window's rows and the model inserts them again, so rerunning a
@@ -100,9 +100,12 @@
 {%- endmacro %}
 
 
-{% macro load_window_delete_hook() -%}
+{#- Pre-hook of a model incremental by load day: delete the rows of the window's files, unless
+    the run reads only new files (macros/incremental/new_files.sql). -#}
+{% macro load_window_delete_hook(table_name) -%}
     {%- set condition = in_load_window('source_file') -%}
-    {{- return("{% if is_incremental() %}delete from {{ this }} where " ~ condition ~ "{% endif %}") -}}
+    {{- return("{% if is_incremental() and landing_new_files_only('" ~ table_name
+        ~ "', this) is none %}delete from {{ this }} where " ~ condition ~ "{% endif %}") -}}
 {%- endmacro %}
 
 

@@ -115,10 +115,13 @@ def test_partitioned_run_after_a_new_day_equals_a_full_build(
     assert differing_tables(*_pair(incremental, sample_build)) == {}
 
 
-def test_partitioned_run_reads_only_its_load_window(incremental: Path) -> None:
-    """The day's run compiled a filter to the load days from start_date - lookback (3) on."""
+def test_partitioned_run_reads_only_the_new_days_files(incremental: Path) -> None:
+    """The window's earlier files (load days from start_date - lookback (3) on) were loaded
+    before and are unchanged, so the day's run read only the new day's file; the equality test
+    above shows nothing was lost by not re-reading them."""
     compiled = next((incremental / "target" / "compiled").rglob("base_landing__events.sql"))
-    assert "'/dt=([0-9]{4}-[0-9]{2}-[0-9]{2})/', 1) >= '2026-06-27'" in compiled.read_text()
+    new_file = incremental / "landing" / "events" / f"dt={LAST_DAY}" / "part-0.parquet"
+    assert f"where filename in ('{new_file}')" in compiled.read_text()
 
 
 def test_partitioned_run_recomputes_only_its_as_of_dates(incremental: Path) -> None:
@@ -193,6 +196,37 @@ def raw_rows_of(path: Path) -> int:
         return connection.execute(f"select count(*) from read_parquet('{path}')").fetchone()[0]
 
 
+def test_changed_file_inside_the_window_makes_the_run_reread_the_window(
+    incremental: Path,
+) -> None:
+    """A file of the window rewritten after it was loaded (here: a day's events delivered again
+    with a tenth of its rows missing) is not "only new files": the run deletes the window's rows
+    and reads its files again, so the table holds exactly the file's rows as they are now."""
+    import pandas as pd
+
+    changed = incremental / "landing" / "events" / "dt=2026-06-28" / "part-0.parquet"
+    frame = pd.read_parquet(changed)
+    frame.iloc[: len(frame) * 9 // 10].to_parquet(changed, index=False)
+    warehouse = incremental / "warehouse.duckdb"
+    result = run_dbt(
+        ["build", "--exclude-resource-type", "unit_test"],
+        dbt_vars=DAY_VARS,
+        landing_dir=incremental / "landing",
+        warehouse_path=warehouse,
+        capture=True,
+        target_path=incremental / "target",
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    compiled = next((incremental / "target" / "compiled").rglob("base_landing__events.sql"))
+    assert "'/dt=([0-9]{4}-[0-9]{2}-[0-9]{2})/', 1) >= '2026-06-27'" in compiled.read_text()
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        (loaded,) = connection.execute(
+            "select count(*) from staging.base_landing__events where source_file = ?",
+            [str(changed)],
+        ).fetchone()
+    assert loaded == raw_rows_of(changed) == len(frame) * 9 // 10
+
+
 def test_partitioned_run_after_the_landing_folder_moved_loses_and_doubles_nothing(
     incremental: Path,
 ) -> None:
@@ -221,6 +255,9 @@ def test_partitioned_run_after_the_landing_folder_moved_loses_and_doubles_nothin
     assert rows == raw_rows
     assert in_window_elsewhere == 0
     assert distinct_ids < rows  # the duplicates are still there, once each
+    # The loaded files are not where they were: the run re-read the whole load window.
+    compiled = next((incremental / "target" / "compiled").rglob("base_landing__events.sql"))
+    assert "'/dt=([0-9]{4}-[0-9]{2}-[0-9]{2})/', 1) >= '2026-06-27'" in compiled.read_text()
 
 
 def test_segment_value_first_seen_in_the_new_day_gets_every_older_day(

@@ -4,19 +4,23 @@
 {%- set columns = [
     'event_id', 'user_id', 'event_time_raw', 'event_at', 'event_date', 'raw_event_name',
     'session_id', 'platform', 'page', 'referrer_user_id', 'properties', 'source_file',
-    'check_reason',
+    'source_file_bytes', 'source_file_modified_at', 'check_reason',
 ] %}
 {#- Incremental by load day (macros/incremental/day_windows.sql): a day-partitioned run reads
     only the files of the last few load days, and their rows are checked for duplicates against
     the valid rows already loaded from earlier files. The table is the only full pass over raw
     events; staging (a view on it), quarantine and accounting read it. The business day is
-    computed here, once: converting 100 M timestamps to the business time zone takes ~10 s. -#}
+    computed here, once: converting 100 M timestamps to the business time zone takes ~10 s.
+    When only new files arrived in the window, a run reads just those
+    (macros/incremental/new_files.sql); each row keeps its file's size and modification time
+    for that check. -#}
+{%- set new_files = landing_new_files_only('events', this) if is_incremental() else none %}
 {{
     config(
         materialized='incremental' if incremental_deletes_supported() else 'table',
         incremental_strategy='append',
         on_schema_change='fail',
-        pre_hook=[load_window_delete_hook()],
+        pre_hook=[load_window_delete_hook('events')],
     )
 }}
 with
@@ -25,11 +29,19 @@ source as {{ inline_cte() }} (
     {% if landing_table_ready('events') %}
     select {{ landing_projection('events') }} from {{ source('landing', 'events') }}
     {% if is_incremental() -%}
-    where {{ in_load_window('filename') }}
+    where {{ in_files_to_read('filename', new_files) }}
     {%- endif %}
     {% else %}
     {{ empty_landing_table('events') }}
     {% endif %}
+),
+
+file_stats as (
+    {% if landing_table_ready('events') -%}
+    {{ landing_file_stats('events') }}
+    {%- else -%}
+    {{ default__landing_file_stats('events') }}
+    {%- endif %}
 ),
 
 typed as (
@@ -46,8 +58,12 @@ typed as (
         {{ clean_text('source.referrer_user_id') }} as referrer_user_id,
         {{ clean_text('source.properties') }} as properties,
         source.filename as source_file,
+        file_stats.bytes as source_file_bytes,
+        file_stats.modified_at as source_file_modified_at,
         {{ row_as_struct('source') }} as raw_source
     from source
+    left join file_stats
+        on source.filename = file_stats.filename
 ),
 
 checked as {{ inline_cte() }} (
