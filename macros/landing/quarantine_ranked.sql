@@ -16,8 +16,9 @@
     (the run's files were deleted from it by the pre-hook). A valid row whose key is already
     there valid is a duplicate: earlier files always win, and those files come first in the
     file order quarantine_duplicates ranks by.
+    `final_name`: the name of the last CTE, for a model that adds columns after it.
 -#}
-{% macro quarantine_ranked_ctes(key_columns, order_by, columns, history=none) -%}
+{% macro quarantine_ranked_ctes(key_columns, order_by, columns, history=none, final_name='final') -%}
 {%- if history is not none %}
 history_keys as (
     select distinct
@@ -95,7 +96,7 @@ combined as (
     select * from ranked
 ),
 
-final as (
+{{ final_name }} as (
     select
         {{ columns | join(',\n        ') }},
         quarantine_reason,

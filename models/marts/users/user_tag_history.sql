@@ -10,7 +10,9 @@
 --   every as-of date up to the one before; it continues if the tag holds on the run's first
 --   as-of date, else it ends there (valid_to = that date);
 -- - runs that ended before stay as they are; the history's first as-of date moving on (var
---   layers_history_days) trims them as a full build would.
+--   layers_history_days) trims them as a full build would;
+-- - a carried run that is still open after the run is left as it is, not written again: most
+--   runs are open tags that keep holding (100 M events: ~6 M of them rewritten every day).
 -- Without the vars every run rebuilds all history, as a table would.
 {%- set incremental_run = is_incremental() and day_window_start() is not none %}
 {%- set run_start = "(select min(as_of_date) from {{ ref('int_as_of_dates_selected') }} where "
@@ -62,6 +64,7 @@ carried_runs as (
         previous_history.tag_value,
         previous_history.category,
         previous_history.valid_from,
+        previous_history.valid_to,
         run_dates.first_run_date
     from previous_history
     cross join run_dates
@@ -110,7 +113,8 @@ runs as (
         tag_runs.tag_value,
         tag_runs.category,
         coalesce(carried_runs.valid_from, tag_runs.valid_from) as valid_from,
-        tag_runs.last_as_of_index
+        tag_runs.last_as_of_index,
+        carried_runs.user_id is not null and carried_runs.valid_to is null as was_open
     from tag_runs
     left join carried_runs
         on tag_runs.user_id = carried_runs.user_id
@@ -127,7 +131,8 @@ runs as (
         carried_runs.tag_value,
         carried_runs.category,
         carried_runs.valid_from,
-        first_run_dates.as_of_index - 1 as last_as_of_index
+        first_run_dates.as_of_index - 1 as last_as_of_index,
+        false as was_open
     from carried_runs
     inner join as_of_dates as first_run_dates
         on carried_runs.first_run_date = first_run_dates.as_of_date
@@ -140,7 +145,10 @@ runs as (
 ),
 {%- else -%}
 runs as (
-    select * from tag_runs
+    select
+        *,
+        false as was_open
+    from tag_runs
 ),
 {%- endif %}
 
@@ -156,6 +164,8 @@ final as (
     from runs
     left join as_of_dates as next_dates
         on runs.last_as_of_index + 1 = next_dates.as_of_index
+    -- Open before and still open: the stored row is already this row.
+    where not (runs.was_open and next_dates.as_of_date is null)
 )
 
 select * from final

@@ -1,10 +1,13 @@
 -- Every raw event row, typed, with its quarantine reason (null = clean) and, when quarantined,
 -- the row as it arrived (raw_record). Unknown event names are not a reason: they are flagged in
 -- stg_landing__events.
+{#- Columns carried through the quarantine steps; the business day and the file's stats are
+    added once at the end (`source` and `checked` are read several times: anything computed
+    before the quarantine steps is computed once per read; 100 M events: +150 s). -#}
 {%- set columns = [
-    'event_id', 'user_id', 'event_time_raw', 'event_at', 'event_date', 'raw_event_name',
+    'event_id', 'user_id', 'event_time_raw', 'event_at', 'raw_event_name',
     'session_id', 'platform', 'page', 'referrer_user_id', 'properties', 'source_file',
-    'source_file_bytes', 'source_file_modified_at', 'check_reason',
+    'check_reason',
 ] %}
 {#- Incremental by load day (macros/incremental/day_windows.sql): a day-partitioned run reads
     only the files of the last few load days, and their rows are checked for duplicates against
@@ -50,7 +53,6 @@ typed as (
         {{ clean_text('source.user_id') }} as user_id,
         source.event_time as event_time_raw,
         {{ safe_cast('source.event_time', 'timestamp') }} as event_at,
-        {{ to_business_date(safe_cast('source.event_time', 'timestamp')) }} as event_date,
         lower({{ clean_text('source.event_name') }}) as raw_event_name,
         {{ clean_text('source.session_id') }} as session_id,
         lower({{ clean_text('source.platform') }}) as platform,
@@ -58,12 +60,8 @@ typed as (
         {{ clean_text('source.referrer_user_id') }} as referrer_user_id,
         {{ clean_text('source.properties') }} as properties,
         source.filename as source_file,
-        file_stats.bytes as source_file_bytes,
-        file_stats.modified_at as source_file_modified_at,
         {{ row_as_struct('source') }} as raw_source
     from source
-    left join file_stats
-        on source.filename = file_stats.filename
 ),
 
 checked as {{ inline_cte() }} (
@@ -79,6 +77,33 @@ checked as {{ inline_cte() }} (
     from typed
 ),
 
-{{ quarantine_ranked_ctes(['event_id'], 'event_at, raw_event_name', columns, history=this if is_incremental() else none) }}
+{{ quarantine_ranked_ctes(
+    ['event_id'], 'event_at, raw_event_name', columns,
+    history=this if is_incremental() else none, final_name='quarantined',
+) }},
+
+final as (
+    select
+        quarantined.event_id,
+        quarantined.user_id,
+        quarantined.event_time_raw,
+        quarantined.event_at,
+        {{ to_business_date('quarantined.event_at') }} as event_date,
+        quarantined.raw_event_name,
+        quarantined.session_id,
+        quarantined.platform,
+        quarantined.page,
+        quarantined.referrer_user_id,
+        quarantined.properties,
+        quarantined.source_file,
+        file_stats.bytes as source_file_bytes,
+        file_stats.modified_at as source_file_modified_at,
+        quarantined.check_reason,
+        quarantined.quarantine_reason,
+        quarantined.raw_record
+    from quarantined
+    left join file_stats
+        on quarantined.source_file = file_stats.filename
+)
 
 select * from final
