@@ -54,8 +54,11 @@ demo: install dagster-home
 BENCH_SCALES ?= 1m,10m,100m
 # dbt threads; 1 for 100M events on a small machine (two heavy models share one memory limit).
 BENCH_DBT_THREADS ?= 2
+# Repeats of every step; the table gives medians.
+BENCH_REPEATS ?= 1
 bench: install
-	.venv/bin/python -m userops.bench --scales $(BENCH_SCALES) --dbt-threads $(BENCH_DBT_THREADS)
+	.venv/bin/python -m userops.bench --scales $(BENCH_SCALES) --dbt-threads $(BENCH_DBT_THREADS) \
+		--repeats $(BENCH_REPEATS)
 
 # Telemetry off for every Dagster command run from here (the folder is gitignored).
 dagster-home:

@@ -12,8 +12,10 @@ each in its own process so peak memory is that step's alone:
   segments from the raw files, written the way a user without this project would, and checked
   against the marts the build made.
 
-Figures go to `<out>/results.json` (one record per scale and step, appended as they finish) and
-the Markdown table to `<out>/benchmark.md`; docs/benchmark.md quotes one such run.
+Each step runs `--repeats` times (the full build and the day run as pairs: the day run needs
+the state the full build left); the table gives the median of the repeats and ratios of medians.
+Figures go to `<out>/results.json` (one record per scale, step and repeat, appended as they
+finish) and the Markdown table to `<out>/benchmark.md`; docs/benchmark.md quotes one such run.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -155,6 +158,7 @@ def bench_scale(
     memory_limit: str,
     dbt_threads: int = 2,
     keep_data: bool = False,
+    repeats: int = 1,
 ) -> list:
     from userops.generate import generate
 
@@ -170,6 +174,7 @@ def bench_scale(
     def record(step: str, seconds: float, peak: float, code: int, **detail) -> None:
         detail["load_average_after"] = round(os.getloadavg()[0], 2)
         detail["dbt_threads"] = dbt_threads
+        detail.setdefault("repeat", 1)
         measurement = Measurement(scale, step, round(seconds, 2), round(peak, 1), code, detail)
         measurements.append(measurement)
         with (out / "results.json").open("a") as handle:
@@ -189,80 +194,92 @@ def bench_scale(
     env["USEROPS_DUCKDB_THREADS"] = str(dbt_threads)
     python = sys.executable
 
-    seconds, peak, code = run_measured(
-        [
-            python,
-            "-m",
-            "userops.bench",
-            "floor",
-            "--landing-dir",
-            str(landing),
-            "--memory-limit",
-            memory_limit,
-            "--temp-dir",
-            str(temp_dir),
-        ],
-        env=env,
-        log=root / "floor.log",
-    )
-    record("floor", seconds, peak, code)
+    for repeat in range(1, repeats + 1):
+        seconds, peak, code = run_measured(
+            [
+                python,
+                "-m",
+                "userops.bench",
+                "floor",
+                "--landing-dir",
+                str(landing),
+                "--memory-limit",
+                memory_limit,
+                "--temp-dir",
+                str(temp_dir),
+            ],
+            env=env,
+            log=root / "floor.log",
+        )
+        record("floor", seconds, peak, code, repeat=repeat)
 
     last_day = END_DATE
-    holdback_last_day(landing, root / "holdback", last_day)
     target = root / "target"
     dbt = dbt_executable()
     common = ["--target-path", str(target), "--log-path", str(root / "logs")]
     # Production runs (Dagster, `userops build`) skip dbt unit tests: they test the SQL logic on
     # fixed inputs, not the data, and run in CI (make test). Data tests all run.
     production = [*common, "--exclude-resource-type", "unit_test"]
-
-    seconds, peak, code = run_measured(
-        [dbt, "build", "--full-refresh", *production], env=env, log=root / "full.log"
-    )
-    record("full", seconds, peak, code, **node_timings(target / "run_results.json"))
-
-    restore_day(landing, root / "holdback")
     day_vars = {
         "start_date": last_day.isoformat(),
         "end_date": (last_day + timedelta(days=1)).isoformat(),
     }
-    seconds, peak, code = run_measured(
-        [dbt, "build", "--vars", json.dumps(day_vars), *production],
-        env=env,
-        log=root / "incremental.log",
-    )
-    record("incremental", seconds, peak, code, **node_timings(target / "run_results.json"))
-
-    # dbt's fixed cost: parse and start up with nothing to run.
-    seconds, peak, code = run_measured(
-        [dbt, "ls", "--resource-type", "model", *common], env=env, log=root / "ls.log"
-    )
-    record("dbt_startup", seconds, peak, code)
-
-    if scale in PANDAS_SCALES:
+    for repeat in range(1, repeats + 1):
+        holdback_last_day(landing, root / "holdback", last_day)
         seconds, peak, code = run_measured(
-            [
-                python,
-                "-m",
-                "userops.bench_pandas",
-                "--landing-dir",
-                str(landing),
-                "--warehouse",
-                str(warehouse),
-                "--out",
-                str(root / "pandas"),
-            ],
-            env=env,
-            log=root / "pandas.log",
+            [dbt, "build", "--full-refresh", *production], env=env, log=root / "full.log"
         )
-        agreement = root / "pandas" / "agreement.json"
         record(
-            "pandas",
+            "full", seconds, peak, code, repeat=repeat, **node_timings(target / "run_results.json")
+        )
+        restore_day(landing, root / "holdback")
+        seconds, peak, code = run_measured(
+            [dbt, "build", "--vars", json.dumps(day_vars), *production],
+            env=env,
+            log=root / "incremental.log",
+        )
+        record(
+            "incremental",
             seconds,
             peak,
             code,
-            **(json.loads(agreement.read_text()) if agreement.exists() else {}),
+            repeat=repeat,
+            **node_timings(target / "run_results.json"),
         )
+
+    # dbt's fixed cost: parse and start up with nothing to run.
+    for repeat in range(1, repeats + 1):
+        seconds, peak, code = run_measured(
+            [dbt, "ls", "--resource-type", "model", *common], env=env, log=root / "ls.log"
+        )
+        record("dbt_startup", seconds, peak, code, repeat=repeat)
+
+    if scale in PANDAS_SCALES:
+        for repeat in range(1, repeats + 1):
+            seconds, peak, code = run_measured(
+                [
+                    python,
+                    "-m",
+                    "userops.bench_pandas",
+                    "--landing-dir",
+                    str(landing),
+                    "--warehouse",
+                    str(warehouse),
+                    "--out",
+                    str(root / "pandas"),
+                ],
+                env=env,
+                log=root / "pandas.log",
+            )
+            agreement = root / "pandas" / "agreement.json"
+            record(
+                "pandas",
+                seconds,
+                peak,
+                code,
+                repeat=repeat,
+                **(json.loads(agreement.read_text()) if agreement.exists() else {}),
+            )
 
     # Keep the disk free for the next scale; the figures are in results.json.
     if not keep_data:
@@ -270,23 +287,39 @@ def bench_scale(
     return measurements
 
 
+def median_step(records: list[dict]) -> dict | None:
+    """One step's repeats as one record: median seconds and median peak memory, failed if any
+    repeat failed."""
+    if not records:
+        return None
+    return {
+        "seconds": statistics.median(r["seconds"] for r in records),
+        "peak_rss_mb": statistics.median(r["peak_rss_mb"] for r in records),
+        "returncode": max(abs(r["returncode"]) for r in records),
+        "repeats": len(records),
+    }
+
+
 def summarise(records: list[dict]) -> str:
-    """Markdown table of the bench records: one row per scale, ratios from the same run."""
-    by_scale: dict[str, dict[str, dict]] = {}
+    """Markdown table of the bench records: one row per scale, medians of the repeats and ratios
+    of those medians, all from the same run."""
+    by_scale: dict[str, dict[str, list[dict]]] = {}
     for record in records:
-        by_scale.setdefault(record["scale"], {})[record["step"]] = record
+        by_scale.setdefault(record["scale"], {}).setdefault(record["step"], []).append(record)
     lines = [
-        "| scale | events | raw rows | floor s (peak MB) | full build s (peak MB)"
+        "| scale | events | raw rows | repeats | floor s (peak MB) | full build s (peak MB)"
         " | build/floor | one-day incremental s (peak MB) | incremental/full"
         " | pandas s (peak MB) | build/pandas |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     order = [scale for scale in SCALES if scale in by_scale]
     for scale in order:
         steps = by_scale[scale]
-        rows = steps.get("generate", {}).get("detail", {}).get("rows", {})
-        floor, full = steps.get("floor"), steps.get("full")
-        incremental, pandas = steps.get("incremental"), steps.get("pandas")
+        generated = steps.get("generate", [{}])[0]
+        rows = generated.get("detail", {}).get("rows", {})
+        floor, full = median_step(steps.get("floor", [])), median_step(steps.get("full", []))
+        incremental = median_step(steps.get("incremental", []))
+        pandas = median_step(steps.get("pandas", []))
 
         def cell(step: dict | None) -> str:
             if step is None:
@@ -304,10 +337,11 @@ def summarise(records: list[dict]) -> str:
             if incremental and full
             else "–"
         )
+        repeats = full["repeats"] if full else 0
         lines.append(
-            f"| {scale} | {rows.get('events', 0):,} | {sum(rows.values()):,} | {cell(floor)} |"
-            f" {cell(full)} | {ratio(full, floor)} | {cell(incremental)} | {incremental_share} |"
-            f" {cell(pandas)} | {ratio(full, pandas, 2)} |"
+            f"| {scale} | {rows.get('events', 0):,} | {sum(rows.values()):,} | {repeats} |"
+            f" {cell(floor)} | {cell(full)} | {ratio(full, floor)} | {cell(incremental)} |"
+            f" {incremental_share} | {cell(pandas)} | {ratio(full, pandas, 2)} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -330,6 +364,13 @@ def main(argv: list[str] | None = None) -> int:
         default=2,
         help="dbt threads (USEROPS_DUCKDB_THREADS); 1 keeps two heavy models from sharing the "
         "memory limit at 100M events",
+    )
+    run.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="run every step this many times; the table gives medians (the machine's speed "
+        "drifts by 20-30 %% between runs minutes apart)",
     )
     run.add_argument(
         "--keep-data",
@@ -379,6 +420,7 @@ def main(argv: list[str] | None = None) -> int:
             args.memory_limit,
             args.dbt_threads,
             args.keep_data,
+            args.repeats,
         ):
             records.append(asdict(measurement))
         (args.out / "benchmark.md").write_text(summarise(records))
