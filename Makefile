@@ -50,14 +50,15 @@ demo: install dagster-home
 
 # Benchmark (docs/benchmark.md): BENCH_SCALES=1m,10m,100m by default; figures go to
 # bench_results/results.json and bench_results/benchmark.md. 100M events needs ~25 GB of disk
-# and runs for about an hour on 2 cores.
+# and runs for about 20 minutes on 2 cores.
 BENCH_SCALES ?= 1m,10m,100m
-# dbt threads; 1 for 100M events on a small machine (two heavy models share one memory limit).
-BENCH_DBT_THREADS ?= 2
+# dbt threads; empty = 2 at 1M and 10M events, 1 at 100M (two heavy models share one memory
+# limit).
+BENCH_DBT_THREADS ?=
 # Repeats of every step; the table gives medians.
 BENCH_REPEATS ?= 1
 bench: install
-	.venv/bin/python -m userops.bench --scales $(BENCH_SCALES) --dbt-threads $(BENCH_DBT_THREADS) \
+	.venv/bin/python -m userops.bench --scales $(BENCH_SCALES) $(if $(BENCH_DBT_THREADS),--dbt-threads $(BENCH_DBT_THREADS)) \
 		--repeats $(BENCH_REPEATS)
 
 # Telemetry off for every Dagster command run from here (the folder is gitignored).

@@ -145,6 +145,7 @@ def build_dbt_assets() -> list[AssetsDefinition]:
 
     if groups.upstream:
         definitions.append(unpartitioned("dbt_upstream_models", groups.upstream))
+
     def partitioned(name: str, names: Sequence[str]) -> AssetsDefinition:
         @dbt_assets(
             manifest=manifest,

@@ -44,6 +44,9 @@ DAYS = 120
 END_DATE = date(2026, 6, 30)
 SCALES = {"1m": 1_000_000, "10m": 10_000_000, "100m": 100_000_000}
 PANDAS_SCALES = {"1m", "10m"}
+# dbt threads per scale unless --dbt-threads says otherwise: at 100M events two heavy models at
+# once ran out of DuckDB's shared memory limit, where either alone spilled and passed.
+DEFAULT_DBT_THREADS = {"1m": 2, "10m": 2, "100m": 1}
 LANDING_TABLES = ("users", "events", "orders", "order_items", "marketing_spend")
 
 
@@ -307,10 +310,10 @@ def summarise(records: list[dict]) -> str:
     for record in records:
         by_scale.setdefault(record["scale"], {}).setdefault(record["step"], []).append(record)
     lines = [
-        "| scale | events | raw rows | repeats | floor s (peak MB) | full build s (peak MB)"
-        " | build/floor | one-day incremental s (peak MB) | incremental/full"
-        " | pandas s (peak MB) | build/pandas |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| scale | events | raw rows | repeats | dbt threads | floor s (peak MB)"
+        " | full build s (peak MB) | build/floor | one-day run s (peak MB) | one-day/full"
+        " | dbt startup s | pandas s (peak MB) | build/pandas |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     order = [scale for scale in SCALES if scale in by_scale]
     for scale in order:
@@ -320,6 +323,8 @@ def summarise(records: list[dict]) -> str:
         floor, full = median_step(steps.get("floor", [])), median_step(steps.get("full", []))
         incremental = median_step(steps.get("incremental", []))
         pandas = median_step(steps.get("pandas", []))
+        startup = median_step(steps.get("dbt_startup", []))
+        threads = steps.get("full", [{}])[0].get("detail", {}).get("dbt_threads", "–")
 
         def cell(step: dict | None) -> str:
             if step is None:
@@ -338,10 +343,13 @@ def summarise(records: list[dict]) -> str:
             else "–"
         )
         repeats = full["repeats"] if full else 0
+        startup_cell = f"{startup['seconds']:.1f}" if startup else "–"
         lines.append(
             f"| {scale} | {rows.get('events', 0):,} | {sum(rows.values()):,} | {repeats} |"
-            f" {cell(floor)} | {cell(full)} | {ratio(full, floor)} | {cell(incremental)} |"
-            f" {incremental_share} | {cell(pandas)} | {ratio(full, pandas, 2)} |"
+            f" {threads} | {cell(floor)} | {cell(full)} | {ratio(full, floor)} |"
+            f" {cell(incremental)} | {incremental_share} |"
+            f" {startup_cell} | {cell(pandas)} |"
+            f" {ratio(full, pandas, 2)} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -361,9 +369,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument(
         "--dbt-threads",
         type=int,
-        default=2,
-        help="dbt threads (USEROPS_DUCKDB_THREADS); 1 keeps two heavy models from sharing the "
-        "memory limit at 100M events",
+        default=None,
+        help="dbt threads (USEROPS_DUCKDB_THREADS); default 2 at 1M and 10M events, 1 at 100M "
+        "(two heavy models at once share the memory limit)",
     )
     run.add_argument(
         "--repeats",
@@ -418,7 +426,7 @@ def main(argv: list[str] | None = None) -> int:
             args.work_dir,
             args.out,
             args.memory_limit,
-            args.dbt_threads,
+            args.dbt_threads or DEFAULT_DBT_THREADS[scale],
             args.keep_data,
             args.repeats,
         ):

@@ -30,17 +30,20 @@ def test_summarise_gives_ratios_of_medians() -> None:
         record("floor", 0.4),
         record("floor", 0.6),
         # Full 20, 40, 30 -> 30; day run 3, 9, 6 -> 6: 20 %, and 60x the floor's median 0.5.
-        record("full", 20.0),
-        record("full", 40.0),
+        record("full", 20.0, dbt_threads=2),
+        record("full", 40.0, dbt_threads=2),
         record("full", 30.0),
         record("incremental", 3.0),
         record("incremental", 9.0),
         record("incremental", 6.0),
         record("pandas", 10.0),
+        record("dbt_startup", 7.0),
+        record("dbt_startup", 5.0),
+        record("dbt_startup", 9.0),
     ]
     row = summarise(records).splitlines()[2]
     assert row == (
-        "| 1m | 900 | 1,000 | 3 | 0.5 (100) | 30.0 (100) | 60.0 | 6.0 (100) | 20.0 % |"
+        "| 1m | 900 | 1,000 | 3 | 2 | 0.5 (100) | 30.0 (100) | 60.0 | 6.0 (100) | 20.0 % | 7.0 |"
         " 10.0 (100) | 3.00 |"
     )
 
