@@ -528,7 +528,11 @@ def test_truncated_file_fails_naming_it_and_serving_is_untouched(
 ) -> None:
     text = output(truncated.result)
     assert truncated.result.returncode == 1, text[-4000:]
-    assert "Runtime Error in model base_landing__events" in text, text[-4000:]
+    # The landing contract check reads every file's schema while the model compiles, and dbt
+    # labels the DuckDB error it raises there "Compilation Error" in one environment and
+    # "Runtime Error" in another (both seen with the same lock file): either names the model.
+    labelled = re.search(r"(Compilation|Runtime) Error in model base_landing__events", text)
+    assert labelled, text[-4000:]
     assert f"end of file '{truncated.path}'" in text  # DuckDB: "No magic bytes found at ..."
     published = f"Nothing was published: readers still see build {deployment.v1_build_id}"
     assert published in text, text[-2000:]
