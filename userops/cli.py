@@ -74,6 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="generate sample data, build, summarise")
     _add_paths(demo)
     _add_generate_options(demo)
+
+    mf = commands.add_parser(
+        "mf",
+        help="MetricFlow's mf over the warehouse (parses the dbt project first when needed)",
+    )
+    _add_paths(mf)
+    mf.add_argument("mf_args", nargs=argparse.REMAINDER, help="mf arguments, e.g. query --help")
     return parser
 
 
@@ -196,6 +203,10 @@ def main(argv: list[str] | None = None) -> int:
         _publish(warehouse)
     elif args.command == "summary":
         _summary(warehouse)
+    elif args.command == "mf":
+        from userops.semantic import run_mf
+
+        return run_mf([arg for arg in args.mf_args if arg != "--"], warehouse)
     elif args.command == "demo":
         _generate(args, landing_dir)
         code = _build(landing_dir, warehouse, [])
