@@ -4,19 +4,12 @@ from __future__ import annotations
 
 import csv
 import math
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import duckdb
 import yaml
 from conftest import PROJECT_DIR, Build
 
-from userops.dbt import dbt_env
-
 CATALOGUE = PROJECT_DIR / "seeds" / "metric_catalogue.csv"
-MF_METRICS = ["gmv", "orders", "paying_users", "dau", "new_users"]
 LAYERS = {"rfm_segment_code", "lifecycle_stage", "activity_tier", "value_tier"}
 
 # A buyer month's value tier by the point-in-time rule, straight from user_layers: the latest
@@ -63,25 +56,6 @@ def model_description(model_name: str) -> str:
     document = yaml.safe_load(path.read_text(encoding="utf-8"))
     [model] = [m for m in document["models"] if m["name"] == model_name]
     return normalise(model["description"])
-
-
-def read_mf_csv(path: Path) -> dict[str, dict[str, float]]:
-    """mf query --csv output as {day: {metric: value}}; empty cells (no rows) read as 0."""
-    rows: dict[str, dict[str, float]] = {}
-    with path.open(newline="") as handle:
-        for row in csv.DictReader(handle):
-            day = row.pop("metric_time__day")[:10]
-            rows[day] = {metric: float(value or 0) for metric, value in row.items()}
-    return rows
-
-
-def test_read_mf_csv_keys_by_day(tmp_path: Path) -> None:
-    path = tmp_path / "out.csv"
-    path.write_text("metric_time__day,gmv,orders\n2026-04-02T00:00:00,24.5,1\n2026-04-03,,2\n")
-    assert read_mf_csv(path) == {
-        "2026-04-02": {"gmv": 24.5, "orders": 1.0},
-        "2026-04-03": {"gmv": 0.0, "orders": 2.0},
-    }
 
 
 def test_catalogue_has_one_north_star_and_required_metrics() -> None:
@@ -382,46 +356,3 @@ def test_online_retail_builds_order_models(retail_build: Build) -> None:
     # Event-based models exist and are empty on an orders-only log.
     [(funnel_rows,)] = query(retail_build, "select count(*) from marts.funnel_conversions")
     assert funnel_rows == 0
-
-
-def copy_project(target: Path) -> Path:
-    """A copy of the dbt project, so mf's parse writes target/ there, not in the checkout."""
-    for name in ["models", "macros", "seeds", "tests", "analyses", "snapshots"]:
-        if (PROJECT_DIR / name).exists():
-            shutil.copytree(
-                PROJECT_DIR / name, target / name, ignore=shutil.ignore_patterns("python")
-            )
-    for name in ["dbt_project.yml", "profiles.yml"]:
-        shutil.copy(PROJECT_DIR / name, target / name)
-    return target
-
-
-def test_metricflow_returns_the_marts_numbers(sample_build: Build, tmp_path: Path) -> None:
-    project = copy_project(tmp_path / "project")
-    env = dbt_env(sample_build.landing_dir, sample_build.warehouse_path)
-    env["DBT_PROFILES_DIR"] = env["DBT_PROJECT_DIR"] = str(project)
-    bin_dir = Path(sys.executable).parent
-    parse = subprocess.run(
-        [str(bin_dir / "dbt"), "parse"], cwd=project, env=env, text=True, capture_output=True
-    )
-    assert parse.returncode == 0, parse.stdout[-3000:]
-    out = tmp_path / "mf.csv"
-    mf = subprocess.run(
-        [str(bin_dir / "mf"), "query", "--metrics", ",".join(MF_METRICS),
-         "--group-by", "metric_time__day", "--csv", str(out)],
-        cwd=project, env={**env, "PWD": str(project)}, text=True, capture_output=True,
-    )  # fmt: skip
-    assert mf.returncode == 0, (mf.stdout + mf.stderr)[-3000:]
-    from_mf = read_mf_csv(out)
-    marts = {
-        str(day): dict(zip(MF_METRICS, values, strict=True))
-        for day, *values in query(
-            sample_build, f"select metric_date, {', '.join(MF_METRICS)} from marts.daily_metrics"
-        )
-    }
-    assert len(from_mf) > 30
-    for day, values in from_mf.items():
-        for metric, value in values.items():
-            assert math.isclose(value, float(marts[day][metric]), abs_tol=1e-6), (day, metric)
-    # Days the marts report activity on are days MetricFlow reports too.
-    assert {d for d, v in marts.items() if v["dau"] > 0} <= set(from_mf)
