@@ -793,7 +793,8 @@ def _timestamp_layers(
     one valid -> that instant; both valid and different -> L is in an hour the clocks repeat
     (read as the first occurrence, the earlier instant); neither -> an hour the clocks skip
     (no such time: passed on as text). This holds for any zone whose offset changes at most
-    once within two days (every IANA zone since 1900, Samoa's skipped 2011-12-30 included).
+    once within two days (in tzdata since 1900 the closest two changes of a zone are 3.99 days
+    apart; Samoa's skipped 2011-12-30 is a single change).
     """
     text = _quote_ident(col)
     local_formats = [f for f in formats if "%z" not in f and "%Z" not in f]
@@ -1041,9 +1042,22 @@ def _open_source(
     except duckdb.Error as exc:
         where = str(files[0]) if len(files) == 1 else f"{len(files)} files in {files[0].parent}"
         raise ValueError(
-            f"source {where}: cannot be read as {fmt.upper()}: {_first_line(exc)}"
+            f"source {where}: cannot be read as {fmt.upper()}: {_reader_problem(exc)}"
         ) from exc
     return source_columns, int(rows_read)
+
+
+def _reader_problem(exc: duckdb.Error) -> str:
+    """DuckDB's CSV error on one line: what and where (line number, the line, the column counts),
+    without its list of reader options and fixes that would skip or pad the row."""
+    if "CSV Error on Line" not in _first_line(exc):
+        return _first_line(exc)
+    kept = []
+    for line in str(exc).strip().splitlines():
+        if not line.strip() or line.startswith(("Possible fixes", "LINE ")):
+            break
+        kept.append(line if len(line) <= 200 else line[:200] + "...")
+    return "; ".join(kept) or type(exc).__name__
 
 
 def _write_table(

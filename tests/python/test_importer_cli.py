@@ -141,31 +141,54 @@ def test_missing_source_and_missing_mapping(
     sample: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     missing = tmp_path / "nope.csv"
-    code, out, err = _run(capsys, str(missing), "--mapping", "online_retail")
+    landing = ["--landing-dir", str(tmp_path / "landing")]
+    code, out, err = _run(capsys, str(missing), "--mapping", "online_retail", *landing)
     assert (code, out, err) == (
         2,
         "",
         f"userops import: source {missing}: no such file, folder or glob\n",
     )
-    code, out, err = _run(capsys, str(sample), "--mapping", "onlineretail")
+    code, out, err = _run(capsys, str(sample), "--mapping", "onlineretail", *landing)
     assert (code, out, err) == (
         2,
         "",
         "userops import: no mapping file 'onlineretail' (nor a bundled mapping of that name: "
         "online_retail)\n",
     )
+    assert not (tmp_path / "landing").exists()
 
 
 def test_unreadable_source_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     source = tmp_path / "orders.csv"
     source.write_text("InvoiceNo\n1\n")
     mapping = _mapping(tmp_path, lambda m: m["source"].update(csv={"encoding": "gbk"}))
-    code, out, err = _run(capsys, str(source), "--mapping", str(mapping))
+    code, out, err = _run(
+        capsys, str(source), "--mapping", str(mapping), "--landing-dir", str(tmp_path / "l")
+    )
     assert (code, out) == (2, "")
     assert err == (
         f"userops import: source {source}: cannot be read as CSV: Invalid Input Error: The CSV "
         'Reader does not support the encoding: "gbk"\n'
     )
+
+
+def test_malformed_csv_line_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A row with an extra field after DuckDB's 20,480-row sniffing sample aborts the import
+    (ignore_errors stays off, no row is skipped) with the line number and the line."""
+    source = tmp_path / "orders.csv"
+    good = "".join(f"{i},3/26/2011 12:00,1,UK,1,1\n" for i in range(21_000))
+    source.write_text(SAMPLE_CSV.splitlines()[0] + "\n" + good + "X1,3/26/2011 12:00,1,UK,1,1,9\n")
+    landing = tmp_path / "landing"
+    code, out, err = _run(
+        capsys, str(source), "--mapping", "online_retail", "--landing-dir", str(landing)
+    )
+    assert (code, out) == (2, "")
+    assert err == (
+        f"userops import: source {source}: cannot be read as CSV: Invalid Input Error: CSV Error "
+        "on Line: 21002; Original Line: X1,3/26/2011 12:00,1,UK,1,1,9; Expected Number of "
+        "Columns: 6 Found: 7\n"
+    )
+    assert not landing.exists()
 
 
 def test_console_script_prints_no_traceback(sample: Path, tmp_path: Path) -> None:
