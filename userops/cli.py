@@ -57,6 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         help="mapping YAML path, or the name of a bundled mapping (e.g. online_retail)",
     )
+    importer.add_argument(
+        "--json",
+        action="store_true",
+        help="print the full report (every partition and file) as JSON instead of a summary",
+    )
     _add_paths(importer, warehouse=False)
 
     build = commands.add_parser("build", help="dbt build against the landing folder")
@@ -88,12 +93,33 @@ def resolve_mapping(name_or_path: str) -> Path:
     path = Path(name_or_path)
     if path.exists():
         return path
-    bundled = Path(__file__).parent / "mappings" / f"{name_or_path}.yml"
+    folder = Path(__file__).parent / "mappings"
+    bundled = folder / f"{name_or_path}.yml"
     if bundled.exists():
         return bundled
-    raise SystemExit(
-        f"userops import: no mapping file {name_or_path!r} (nor a bundled one of that name)"
+    names = ", ".join(sorted(p.stem for p in folder.glob("*.yml")))
+    raise FileNotFoundError(
+        f"no mapping file {name_or_path!r} (nor a bundled mapping of that name: {names})"
     )
+
+
+# Exit code of a failed `userops import` (bad mapping, bad source, failed write), as argparse
+# uses for bad arguments: the message says what to fix.
+IMPORT_FAILED = 2
+
+
+def _import(args: argparse.Namespace, landing_dir: Path) -> int:
+    from userops.importer import format_report, import_data
+
+    try:
+        report = import_data(args.source, resolve_mapping(args.mapping), landing_dir)
+    except (ValueError, OSError) as error:
+        # The importer's messages are one line naming the mapping key, source or file; a
+        # traceback would only bury it.
+        print(f"userops import: {error}", file=sys.stderr)
+        return IMPORT_FAILED
+    print(json.dumps(report.as_dict(), indent=2) if args.json else format_report(report))
+    return 0
 
 
 def _generate(args: argparse.Namespace, landing_dir: Path) -> None:
@@ -186,16 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "generate":
         _generate(args, landing_dir)
     elif args.command == "import":
-        from userops.importer import import_data
-
-        report = import_data(args.source, resolve_mapping(args.mapping), landing_dir)
-        print(
-            json.dumps(
-                report.as_dict() if hasattr(report, "as_dict") else vars(report),
-                indent=2,
-                default=str,
-            )
-        )
+        return _import(args, landing_dir)
     elif args.command == "build":
         extra = [arg for arg in args.dbt_args if arg != "--"]
         return _build(landing_dir, warehouse, extra, publish=not args.no_publish)

@@ -11,17 +11,24 @@ quarantines them with a reason code. Two consequences shape the code below:
 
 All the heavy lifting is done by DuckDB (read_csv/read_parquet -> SQL expressions -> partitioned
 COPY), so the import scales to logs larger than memory.
+
+A mapping file is someone's input, not trusted code, and its expressions are SQL. They run in a
+DuckDB connection locked down with DuckDB's own settings (`sandboxed_connection`): it may read the
+source files and nothing else, write no file, install or load no extension and change no
+setting. The landing files are written by a second locked connection that runs only SQL built
+here, never mapping text; the first streams its rows to it as Arrow batches.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from glob import glob
 from pathlib import Path
 from typing import Any
@@ -105,6 +112,14 @@ TABLE_KEYS = {"columns", "timestamp_format", "date_format"}
 SPEC_KEYS = {"column", "expr", "value", "rules", "else"}
 
 
+# Rows per Arrow batch streamed from the connection that evaluates the mapping to the writer.
+STREAM_BATCH_ROWS = 100_000
+
+# Outcome of reading a row's main timestamp (TableReport counts them; docs/importing.md).
+TIME_OK, TIME_BLANK, TIME_UNPARSED = "ok", "blank", "unparsed"
+TIME_AMBIGUOUS, TIME_NONEXISTENT = "ambiguous", "nonexistent"
+
+
 # --------------------------------------------------------------------------------------------
 # Mapping model
 # --------------------------------------------------------------------------------------------
@@ -144,6 +159,13 @@ class TableReport:
     partitions: list[str]
     fallback_rows: int  # rows whose main timestamp was blank/unparseable -> fallback day
     unparsed_timestamps: int  # non-blank timestamps passed through as text for staging
+    # Zone-less local times in a repeated hour (read as the first occurrence) and in a skipped
+    # hour (passed through as text, counted in unparsed_timestamps too).
+    ambiguous_times: int = 0
+    nonexistent_times: int = 0
+    # Earliest and latest parsed main timestamp (UTC, ISO text); None when none parsed.
+    first_at: str | None = None
+    last_at: str | None = None
     files: list[Path] = field(default_factory=list)
 
 
@@ -152,10 +174,85 @@ class ImportReport:
     rows_read: int
     tables: dict[str, TableReport]
     fallback_date: date
+    source_files: list[Path] = field(default_factory=list)
+    landing_dir: Path | None = None
+    timezone: str = "UTC"
 
     @property
     def rows_written(self) -> dict[str, int]:
         return {name: t.rows_written for name, t in self.tables.items()}
+
+    def as_dict(self) -> dict[str, Any]:
+        """The full report (every partition and file), JSON-ready: `userops import --json`."""
+        return {
+            "rows_read": self.rows_read,
+            "rows_written": self.rows_written,
+            "fallback_date": self.fallback_date.isoformat(),
+            "timezone": self.timezone,
+            "landing_dir": str(self.landing_dir) if self.landing_dir else None,
+            "source_files": [str(f) for f in self.source_files],
+            "tables": {
+                name: {
+                    "rows_written": t.rows_written,
+                    "main_timestamp": PARTITION_COLUMN[name],
+                    "first_at": t.first_at,
+                    "last_at": t.last_at,
+                    "fallback_rows": t.fallback_rows,
+                    "unparsed_timestamps": t.unparsed_timestamps,
+                    "ambiguous_times": t.ambiguous_times,
+                    "nonexistent_times": t.nonexistent_times,
+                    "partitions": t.partitions,
+                    "files": [str(f) for f in t.files],
+                }
+                for name, t in self.tables.items()
+            },
+        }
+
+
+def format_report(report: ImportReport) -> str:
+    """A few lines for people: rows read and written, time range, partitions, where files went."""
+    files = report.source_files
+    source = str(files[0]) if len(files) == 1 else f"{len(files)} files ({files[0].parent})"
+    lines = [f"Read {report.rows_read:,} rows from {source}"]
+    for name, t in report.tables.items():
+        main = PARTITION_COLUMN[name]
+        span = f", {main} {t.first_at} to {t.last_at} UTC" if main and t.first_at else ""
+        parts = (
+            f"{len(t.partitions)} partition{'s' if len(t.partitions) != 1 else ''}"
+            + (f" (dt={t.partitions[0]} to dt={t.partitions[-1]})" if len(t.partitions) > 1 else "")
+            + (f" (dt={t.partitions[0]})" if len(t.partitions) == 1 else "")
+        )
+        lines.append(f"  {name}: {t.rows_written:,} rows written{span}, {parts}")
+        if report.landing_dir is not None and t.files:
+            prefix = t.files[0].name.rsplit("-", 1)[0]
+            pattern = report.landing_dir / name / "dt=*" / f"{prefix}-*.parquet"
+            lines.append(f"    files: {pattern} ({len(t.files):,})")
+        lines.extend(f"    {note}" for note in _time_notes(name, t, report))
+    lines.append("Full report (every partition and file): add --json")
+    return "\n".join(lines)
+
+
+def _time_notes(name: str, t: TableReport, report: ImportReport) -> list[str]:
+    main = PARTITION_COLUMN[name]
+    notes = []
+    if main is None:
+        notes.append(f"{t.fallback_rows:,} rows (no timestamp) went to dt={report.fallback_date}")
+    elif t.fallback_rows:
+        notes.append(
+            f"{t.fallback_rows:,} rows whose {main} is blank or not a time (skipped hours "
+            f"included) went to dt={report.fallback_date} as they are (staging quarantines them)"
+        )
+    if t.ambiguous_times:
+        notes.append(
+            f"{t.ambiguous_times:,} {main} values fall in an hour {report.timezone} repeats "
+            "(clocks went back): read as the first occurrence"
+        )
+    if t.nonexistent_times:
+        notes.append(
+            f"{t.nonexistent_times:,} {main} values fall in an hour {report.timezone} skips "
+            "(clocks went forward): passed on as text, staging quarantines them"
+        )
+    return notes
 
 
 # --------------------------------------------------------------------------------------------
@@ -163,13 +260,58 @@ class ImportReport:
 # --------------------------------------------------------------------------------------------
 
 
+class _MappingLoader(yaml.SafeLoader):
+    """safe_load that refuses a key given twice: YAML keeps the last one silently, which would
+    drop a column definition (say, two `amount:` entries) without a word."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            if isinstance(key, str | int | float | bool) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key if isinstance(key, str | int | float | bool) else id(key_node))
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_mapping(path: Path) -> Mapping:
-    """Read and validate a YAML mapping file; a bad mapping raises ValueError naming the key."""
+    """Read and validate a YAML mapping file; a bad mapping raises ValueError naming the key.
+
+    Every message is one line starting with `mapping <path>:`.
+    """
+    path = Path(path)
     try:
-        raw = yaml.safe_load(Path(path).read_text())
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(
+            f"mapping {path}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
+            f"{exc.start}); save the file as UTF-8"
+        ) from exc
+    try:
+        raw = yaml.load(text, Loader=_MappingLoader)  # noqa: S506 (a SafeLoader subclass)
     except yaml.YAMLError as exc:
-        raise ValueError(f"mapping {path}: not valid YAML: {exc}") from exc
-    return parse_mapping(raw)
+        raise ValueError(f"mapping {path}: not valid YAML: {_yaml_problem(exc)}") from exc
+    try:
+        return parse_mapping(raw)
+    except ValueError as exc:
+        raise ValueError(f"mapping {path}: {exc}") from exc
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """PyYAML's multi-line message as one line: where (line, column) and what."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None)
+    if mark is None or problem is None:
+        return " ".join(str(exc).split())
+    text = f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
+    context, context_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+    if context and context_mark is not None and context_mark.line != mark.line:
+        text += f" ({context} started at line {context_mark.line + 1})"
+    elif context:
+        text += f" ({context})"
+    return text
 
 
 def parse_mapping(raw: Any) -> Mapping:
@@ -297,7 +439,9 @@ def _rules_sql(raw: dict[str, Any], key: str, accepted: frozenset[str] | None) -
         if not isinstance(rule["when"], str) or not rule["when"].strip():
             raise ValueError(f"{rkey}.when: expected a SQL condition")
         then = _literal(rule["then"], f"{rkey}.then", accepted)
-        parts.append(f"WHEN ({rule['when']}) THEN {then}")
+        # Newlines around the condition: a trailing `-- comment` in it cannot swallow the SQL
+        # that follows.
+        parts.append(f"WHEN (\n{rule['when']}\n) THEN {then}")
     otherwise = _literal(raw.get("else"), f"{key}.else", accepted) if "else" in raw else "NULL"
     return f"CASE {' '.join(parts)} ELSE {otherwise} END"
 
@@ -334,6 +478,64 @@ def _is_known_timezone(tz: str) -> bool:
 
 def _quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
+
+# --------------------------------------------------------------------------------------------
+# The sandbox: DuckDB's own access controls, no SQL parsing of ours
+# --------------------------------------------------------------------------------------------
+
+
+def sandboxed_connection(
+    *,
+    temp_dir: Path,
+    read_files: Sequence[Path] = (),
+    write_dir: Path | None = None,
+    memory_limit: str | None = None,
+) -> duckdb.DuckDBPyConnection:
+    """A private in-memory DuckDB that can touch only the given files and folder.
+
+    * `enable_external_access = false` with `allowed_paths` (files it may read) and
+      `allowed_directories` (the one folder it may write and read back): any other path, URL,
+      ATTACH, COPY, EXPORT or INSTALL target is refused with a Permission Error;
+    * extensions are neither installed nor loaded on demand (autoinstall/autoload off; with
+      external access off DuckDB also refuses INSTALL and LOAD of anything not built in);
+    * `lock_configuration = true`: no SET/RESET/PRAGMA can undo any of the above.
+
+    DuckDB spills to `temp_dir` on its own (no query can write there; it need not be allowed).
+    `memory_limit` (DuckDB's default: 80 % of RAM) must be given here, as nothing can be SET
+    later. The session zone is UTC: source zones are applied explicitly (_timestamp_layers).
+    """
+    con = duckdb.connect(
+        config={"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+    )
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute(f"SET temp_directory = {_sql_str(str(temp_dir))}")
+        if memory_limit is not None:
+            con.execute(f"SET memory_limit = {_sql_str(memory_limit)}")
+        # allowed_* can only be set once the database runs, hence SET rather than connect config.
+        con.execute(f"SET allowed_paths = {_sql_list(str(f) for f in read_files)}")
+        if write_dir is not None:
+            # The trailing separator keeps a sibling such as `<dir>-other` outside.
+            con.execute(
+                f"SET allowed_directories = {_sql_list([str(write_dir).rstrip(os.sep) + os.sep])}"
+            )
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def _sql_list(values: Iterable[str]) -> str:
+    items = list(values)
+    return "[" + ", ".join(_sql_str(v) for v in items) + "]"
+
+
+def _first_line(exc: BaseException) -> str:
+    """DuckDB messages carry a caret diagram and hints on further lines; keep the statement."""
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 # --------------------------------------------------------------------------------------------
@@ -403,7 +605,7 @@ def _sql_str(value: str) -> str:
 
 
 # --------------------------------------------------------------------------------------------
-# Expression checking and SQL generation
+# Expression checking (DuckDB's parser and binder, inside the sandbox)
 # --------------------------------------------------------------------------------------------
 
 
@@ -415,15 +617,66 @@ def _resolve(spec: ColumnSpec, source_columns: list[str]) -> ColumnSpec:
     return ColumnSpec(sql=_quote_ident(spec.sql), source=spec.source, is_column_ref=True)
 
 
+def column_value_sql(expr: str) -> str:
+    """How a mapping expression is evaluated: its result as text (the importer never types
+    values). Newlines keep a trailing `-- comment` in the expression from eating the rest."""
+    return f"CAST((\n{expr}\n) AS VARCHAR)"
+
+
+def _probe_sql(expr: str) -> str:
+    return f"SELECT {column_value_sql(expr)} AS v FROM __src"
+
+
 def referenced_columns(con: duckdb.DuckDBPyConnection, expr: str, key: str) -> list[str]:
-    """The column names an expression reads, via DuckDB's own parser (no regex guessing)."""
-    rows = con.execute("SELECT json_serialize_sql(?)", [f"SELECT ({expr}) FROM __src"]).fetchall()
+    """The column names an expression reads, via DuckDB's own parser (no regex guessing).
+
+    The expression must be exactly one expression: DuckDB must parse `SELECT <it> FROM __src`
+    as one plain SELECT with one output column and nothing else, so text that closes the
+    parenthesis and adds a statement (`...; COPY ...`), a UNION or a WHERE is refused here.
+    (The sandbox would stop such a statement from reaching a file anyway.)
+    """
+    sql = _probe_sql(expr)
+    try:
+        statements = con.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise ValueError(
+            f"{key}: not a source column and not a valid SQL expression: {_first_line(exc)}"
+        ) from exc
+    # INSTALL parses as a LOAD statement.
+    names = {"LOAD": "INSTALL/LOAD"}
+    others = sorted({names.get(s.type.name, s.type.name) for s in statements} - {"SELECT"})
+    if others:
+        raise ValueError(
+            f"{key}: not a single SQL expression: the text adds a statement "
+            f"({', '.join(others)}); a mapping expression may only compute a value from the "
+            "source columns"
+        )
+    rows = con.execute("SELECT json_serialize_sql(?)", [sql]).fetchall()
     tree = json.loads(rows[0][0])
     if tree.get("error") or len(tree.get("statements", [])) != 1:
         msg = tree.get("error_message", "expected a single SQL expression")
         raise ValueError(f"{key}: not a source column and not a valid SQL expression: {msg}")
+    node = tree["statements"][0]["node"]
+    from_table = node.get("from_table") or {}
+    plain = (
+        node.get("type") == "SELECT_NODE"
+        and len(node.get("select_list", [])) == 1
+        and from_table.get("type") == "BASE_TABLE"
+        and from_table.get("table_name") == "__src"
+        and not node.get("where_clause")
+        and not node.get("group_expressions")
+        and not node.get("having")
+        and not node.get("qualify")
+        and not node.get("modifiers")
+        and not (node.get("cte_map") or {}).get("map")
+    )
+    if not plain:
+        raise ValueError(
+            f"{key}: not a single SQL expression (the text changes the query around it, e.g. "
+            "with a UNION, WHERE or LIMIT)"
+        )
     found: list[str] = []
-    _collect_column_refs(tree["statements"][0]["node"]["select_list"], found)
+    _collect_column_refs(node["select_list"], found)
     return found
 
 
@@ -438,91 +691,261 @@ def _collect_column_refs(node: Any, found: list[str]) -> None:
             _collect_column_refs(value, found)
 
 
-def check_columns(
+def check_expression(
     con: duckdb.DuckDBPyConnection, spec: ColumnSpec, source_columns: list[str]
 ) -> None:
-    known = {c.lower() for c in source_columns}  # DuckDB identifiers are case-insensitive
-    for ref in referenced_columns(con, spec.sql, spec.source):
-        if ref.lower() not in known:
+    """Parse the expression (one expression only), then bind it against the source without
+    reading a row: unknown columns and functions, type errors and anything the sandbox refuses
+    (a file, a URL, an extension) fail here, named by the mapping key."""
+    referenced = referenced_columns(con, spec.sql, spec.source)
+    try:
+        con.execute(f"{_probe_sql(spec.sql)}\nLIMIT 0").fetchall()
+    except duckdb.Error as exc:
+        known = {c.lower() for c in source_columns}  # DuckDB identifiers are case-insensitive
+        unknown = [ref for ref in referenced if ref.lower() not in known]
+        if unknown and isinstance(exc, duckdb.BinderException):
             raise ValueError(
-                f"{spec.source}: unknown source column {ref!r} "
+                f"{spec.source}: unknown source column {unknown[0]!r} "
                 f"(source columns: {', '.join(source_columns)})"
-            )
+            ) from exc
+        raise expression_error(spec, exc, on_row=False) from exc
 
 
-def parsed_timestamp_sql(text_sql: str, formats: tuple[str, ...], timezone: str) -> str:
-    """SQL for a naive UTC TIMESTAMP parsed from local text, or NULL when it does not parse.
+def expression_error(spec: ColumnSpec, exc: duckdb.Error, *, on_row: bool) -> ValueError:
+    """One line naming the mapping key and why its expression cannot run."""
+    if isinstance(exc, duckdb.PermissionException):
+        return ValueError(
+            f"{spec.source}: not allowed: a mapping expression may only compute values from the "
+            f"source columns; it cannot read or write files, attach databases, install or load "
+            f"extensions or change settings (DuckDB: {_first_line(exc)})"
+        )
+    if on_row:
+        return ValueError(
+            f"{spec.source}: the expression failed on a source row: {_first_line(exc)} (use "
+            "try_cast and keep the raw text, see docs/importing.md; nothing was written)"
+        )
+    return ValueError(f"{spec.source}: the expression does not work here: {_first_line(exc)}")
 
-    The declared formats are tried first; DuckDB's own cast comes last so that any text staging
-    *could* cast (ISO, with or without offset) is converted here from the source zone rather than
-    slipping through and being read by staging as if it were already UTC. The session TimeZone is
-    the source zone, so a text without offset is read as local time and one with offset honours it.
+
+def _bind_table(
+    con: duckdb.DuckDBPyConnection, table: TableMapping, source_columns: list[str]
+) -> TableMapping:
+    bound = {c: _resolve(s, source_columns) for c, s in table.columns.items()}
+    for spec in bound.values():
+        check_expression(con, spec, source_columns)
+    return TableMapping(table.name, bound, table.timestamp_formats, table.date_formats)
+
+
+# --------------------------------------------------------------------------------------------
+# SQL generation: landing columns from the mapped text
+# --------------------------------------------------------------------------------------------
+
+
+def raw_select_sql(table: TableMapping) -> str:
+    """Evaluate every mapping expression once, cast to text (the importer never types values)."""
+    cols = ", ".join(
+        f"{column_value_sql(spec.sql)} AS {_quote_ident(col)}"
+        for col, spec in table.columns.items()
+    )
+    return f"SELECT {cols} FROM __src"
+
+
+def nonexistent_marker(timezone: str) -> str:
+    """Appended to a local time the zone skipped, so staging's cast fails on it (the bare ISO
+    text would cast, and be read as UTC) and the quarantined raw value says why."""
+    return f" (not a local time in {timezone}: skipped by a clock change)"
+
+
+def _internal(col: str, what: str) -> str:
+    return _quote_ident(f"__{col}_{what}")
+
+
+def _to_local_sql(utc_sql: str, timezone: str) -> str:
+    """The wall-clock time in `timezone` at a naive UTC instant (the session zone is UTC)."""
+    return f"timezone({_sql_str(timezone)}, CAST({utc_sql} AS TIMESTAMPTZ))"
+
+
+def fixed_utc_offset(con: duckdb.DuckDBPyConnection, timezone: str) -> timedelta | None:
+    """The zone's offset if it never changed (UTC, Etc/GMT+5, ...), else None.
+
+    Sampled every 14 days from 1850 to 2100, finer than any daylight-saving season. A fixed zone
+    has no repeated or skipped hours, so its times need no per-row zone arithmetic.
     """
-    candidates = []
-    if formats:
-        fmt_list = "[" + ", ".join(_sql_str(f) for f in formats) + "]"
-        if any("%z" in f or "%Z" in f for f in formats):
-            # Formats carrying an offset yield TIMESTAMPTZ already; normalise through the cast.
-            candidates.append(f"try_cast(try_strptime({text_sql}, {fmt_list}) AS TIMESTAMPTZ)")
-        else:
-            candidates.append(
-                f"timezone({_sql_str(timezone)}, try_strptime({text_sql}, {fmt_list}))"
+    offsets = con.execute(
+        "SELECT DISTINCT timezone(?, CAST(t AS TIMESTAMPTZ)) - t FROM ("
+        "SELECT TIMESTAMP '1850-01-01' + INTERVAL (i * 14) DAY AS t FROM range(6522) r(i))",
+        [timezone],
+    ).fetchall()
+    return offsets[0][0] if len(offsets) == 1 else None
+
+
+def _timestamp_layers(
+    col: str, formats: tuple[str, ...], timezone: str, fixed_offset: timedelta | None = None
+) -> list[list[str]]:
+    """Column definitions, one list per query layer, reading the text column `col` into
+    `__<col>_utc` (naive UTC, or NULL) and `__<col>_kind` (TIME_*). Needs a UTC session.
+
+    Text with an explicit offset (a `%z`/`%Z` format, or ISO text with `+01:00`/`Z`/a zone name)
+    is that instant. Zone-less text (a format without `%z`, or ISO text without zone) is a local
+    time in the source zone: DuckDB decides which text carries no zone, as the text that still
+    casts with 'Z' appended. A local time L maps to the UTC instants u with local(u) = L; the
+    two candidates are L minus the zone's offset a day before and a day after, so:
+    one valid -> that instant; both valid and different -> L is in an hour the clocks repeat
+    (read as the first occurrence, the earlier instant); neither -> an hour the clocks skip
+    (no such time: passed on as text). This holds for any zone whose offset changes at most
+    once within two days (in tzdata since 1900 the closest two changes of a zone are 3.99 days
+    apart; Samoa's skipped 2011-12-30 is a single change).
+    """
+    text = _quote_ident(col)
+    local_formats = [f for f in formats if "%z" not in f and "%Z" not in f]
+    zoned_formats = [f for f in formats if f not in local_formats]
+    fmt_local, fmt_abs, iso_local = (_internal(col, w) for w in ("fmt_local", "fmt_abs", "iso"))
+    local, absolute = _internal(col, "local"), _internal(col, "abs")
+    before, after = _internal(col, "offset_before"), _internal(col, "offset_after")
+    early, late = _internal(col, "early"), _internal(col, "late")
+    early_ok, late_ok = _internal(col, "early_ok"), _internal(col, "late_ok")
+    # A date alone ('2011-06-01') takes no zone; it is local midnight. Padding is trimmed there
+    # only: trim() costs more than the casts, and the time case accepts padding as it is.
+    no_zone = (
+        f"CAST(coalesce(try_cast({text} || 'Z' AS TIMESTAMPTZ), "
+        f"try_cast(trim({text}) || ' 00:00:00Z' AS TIMESTAMPTZ)) AS TIMESTAMP)"
+    )
+    null_ts = "CAST(NULL AS TIMESTAMP)"
+
+    def offset_at(utc_sql: str) -> str:
+        return f"({_to_local_sql(utc_sql, timezone)} - ({utc_sql}))"
+
+    if fixed_offset is not None:
+        offset = f"INTERVAL {int(fixed_offset.total_seconds())} SECOND"
+        offsets = [f"{offset} AS {before}", f"{offset} AS {after}"]
+    else:
+        offsets = [
+            f"{offset_at(f'{local} - INTERVAL 1 DAY')} AS {before}",
+            f"{offset_at(f'{local} + INTERVAL 1 DAY')} AS {after}",
+        ]
+    return [
+        [
+            (f"try_strptime({text}, {_sql_list(local_formats)})" if local_formats else null_ts)
+            + f" AS {fmt_local}",
+            (
+                f"CAST(try_strptime({text}, {_sql_list(zoned_formats)}) AS TIMESTAMP)"
+                if zoned_formats
+                else null_ts
             )
-    candidates.append(f"try_cast({text_sql} AS TIMESTAMPTZ)")
-    return f"timezone('UTC', coalesce({', '.join(candidates)}))"
+            + f" AS {fmt_abs}",
+        ],
+        [f"CASE WHEN {fmt_local} IS NULL AND {fmt_abs} IS NULL THEN {no_zone} END AS {iso_local}"],
+        [
+            f"coalesce({fmt_local}, {iso_local}) AS {local}",
+            f"CASE WHEN {fmt_local} IS NULL THEN coalesce({fmt_abs}, CASE WHEN {iso_local} IS NULL "
+            f"THEN CAST(try_cast({text} AS TIMESTAMPTZ) AS TIMESTAMP) END) END AS {absolute}",
+        ],
+        offsets,
+        [
+            f"{local} - {before} AS {early}",
+            f"{local} - {after} AS {late}",
+            # Same offset a day before and after: no clock change near, the one candidate is
+            # valid. Only rows near a change (a few days a year) pay for the check.
+            f"CASE WHEN {before} = {after} THEN true "
+            f"ELSE {_to_local_sql(f'{local} - {before}', timezone)} = {local} END AS {early_ok}",
+            f"CASE WHEN {before} = {after} THEN true "
+            f"ELSE {_to_local_sql(f'{local} - {after}', timezone)} = {local} END AS {late_ok}",
+        ],
+        [
+            f"coalesce({absolute}, CASE WHEN {early_ok} AND {late_ok} THEN least({early}, {late}) "
+            f"WHEN {early_ok} THEN {early} WHEN {late_ok} THEN {late} END) "
+            f"AS {_internal(col, 'utc')}",
+            f"CASE WHEN {text} IS NULL THEN '{TIME_BLANK}' "
+            f"WHEN {absolute} IS NOT NULL THEN '{TIME_OK}' "
+            f"WHEN {local} IS NULL THEN '{TIME_UNPARSED}' "
+            f"WHEN {early_ok} AND {late_ok} AND {early} <> {late} THEN '{TIME_AMBIGUOUS}' "
+            f"WHEN {early_ok} OR {late_ok} THEN '{TIME_OK}' "
+            f"ELSE '{TIME_NONEXISTENT}' END AS {_internal(col, 'kind')}",
+        ],
+    ]
 
 
-def parsed_date_sql(text_sql: str, formats: tuple[str, ...]) -> str:
-    fmt_list = "[" + ", ".join(_sql_str(f) for f in formats) + "]"
-    parsed = f"CAST(try_strptime({text_sql}, {fmt_list}) AS DATE)"
-    return f"coalesce({parsed}, try_cast({text_sql} AS DATE))"
+def _date_layers(col: str, formats: tuple[str, ...]) -> list[list[str]]:
+    text = _quote_ident(col)
+    parsed = _internal(col, "date")
+    return [
+        [
+            f"coalesce(CAST(try_strptime({text}, {_sql_list(formats)}) AS DATE), "
+            f"try_cast({text} AS DATE)) AS {parsed}"
+        ],
+        [
+            f"CAST({parsed} AS TIMESTAMP) AS {_internal(col, 'utc')}",
+            f"CASE WHEN {text} IS NULL THEN '{TIME_BLANK}' WHEN {parsed} IS NULL "
+            f"THEN '{TIME_UNPARSED}' ELSE '{TIME_OK}' END AS {_internal(col, 'kind')}",
+        ],
+    ]
 
 
-def table_select_sql(table: TableMapping, timezone: str, fallback: date) -> str:
-    """SELECT producing the landing columns (all text) plus the `dt` partition column.
+def table_select_sql(
+    table: TableMapping, timezone: str, fallback: date, fixed_offset: timedelta | None = None
+) -> str:
+    """SELECT producing the landing columns (all text), the `dt` partition column, and the main
+    timestamp's reading (`__main_kind`, `__main_at`) for the report.
 
     Reads from `__raw`, a relation with each mapped value as text in column `"<target>"`.
     Every contract column is written, in contract order; unmapped optional ones as null text, so
-    every file of a table has the same schema whatever the mapping maps.
+    every file of a table has the same schema whatever the mapping maps. Each time column is read
+    once, in layers (a subquery per step), so no step is computed twice.
     """
     contract = CONTRACT[table.name]
+    layers: list[list[str]] = []
+    for col, (kind, _) in contract.items():
+        if col not in table.columns or kind not in ("timestamp", "date"):
+            continue
+        steps = (
+            _timestamp_layers(col, table.timestamp_formats, timezone, fixed_offset)
+            if kind == "timestamp"
+            else _date_layers(col, table.date_formats)
+        )
+        for i, step in enumerate(steps):
+            if i == len(layers):
+                layers.append([])
+            layers[i].extend(step)
+    query = "__raw"
+    for i, step in enumerate(layers):
+        query = f"(SELECT *, {', '.join(step)} FROM {query}) AS __step{i}"
+
+    marker = _sql_str(nonexistent_marker(timezone))
     outputs = []
     for col, (kind, _) in contract.items():
         raw = _quote_ident(col)
         if col not in table.columns:
             outputs.append(f"CAST(NULL AS VARCHAR) AS {raw}")
         elif kind == "timestamp":
-            parsed = parsed_timestamp_sql(raw, table.timestamp_formats, timezone)
             # Unparseable text passes through unchanged: staging's cast fails -> quarantined.
-            outputs.append(f"coalesce(strftime({parsed}, '{ISO_TIMESTAMP}'), {raw}) AS {raw}")
+            outputs.append(
+                f"CASE WHEN {_internal(col, 'kind')} = '{TIME_NONEXISTENT}' THEN {raw} || {marker} "
+                f"ELSE coalesce(strftime({_internal(col, 'utc')}, '{ISO_TIMESTAMP}'), {raw}) END "
+                f"AS {raw}"
+            )
         elif kind == "date":
-            parsed = parsed_date_sql(raw, table.date_formats)
-            outputs.append(f"coalesce(strftime({parsed}, '{ISO_DATE}'), {raw}) AS {raw}")
+            outputs.append(
+                f"coalesce(strftime({_internal(col, 'date')}, '{ISO_DATE}'), {raw}) AS {raw}"
+            )
         else:
             outputs.append(f"{raw} AS {raw}")
 
     part_col = PARTITION_COLUMN[table.name]
     fallback_sql = _sql_str(fallback.isoformat())
     if part_col is None or part_col not in table.columns:
-        dt = f"{fallback_sql} AS dt"
-    elif contract[part_col][0] == "date":
-        dt = (
-            f"coalesce(strftime({parsed_date_sql(_quote_ident(part_col), table.date_formats)}, "
-            f"'{ISO_DATE}'), {fallback_sql}) AS dt"
-        )
+        tail = [
+            f"{fallback_sql} AS dt",
+            "CAST(NULL AS VARCHAR) AS __main_kind",
+            "CAST(NULL AS TIMESTAMP) AS __main_at",
+        ]
     else:
-        parsed = parsed_timestamp_sql(_quote_ident(part_col), table.timestamp_formats, timezone)
-        dt = f"coalesce(strftime({parsed}, '{ISO_DATE}'), {fallback_sql}) AS dt"
-    return f"SELECT {', '.join(outputs)}, {dt} FROM __raw"
-
-
-def raw_select_sql(table: TableMapping) -> str:
-    """Evaluate every mapping expression once, cast to text (the importer never types values)."""
-    cols = ", ".join(
-        f"CAST(({spec.sql}) AS VARCHAR) AS {_quote_ident(col)}"
-        for col, spec in table.columns.items()
-    )
-    return f"SELECT {cols} FROM __src"
+        main_utc = _internal(part_col, "utc")
+        tail = [
+            f"coalesce(strftime({main_utc}, '{ISO_DATE}'), {fallback_sql}) AS dt",
+            f"{_internal(part_col, 'kind')} AS __main_kind",
+            f"{main_utc} AS __main_at",
+        ]
+    return f"SELECT {', '.join(outputs + tail)} FROM {query}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -546,102 +969,186 @@ def import_data(
     Rows whose main timestamp is blank or unparseable go to `dt=<fallback_date>`, by default the
     UTC date of the import. The write is all-or-nothing: files are produced in a scratch folder
     and only moved into place once every table has been written and counted.
+
+    Bad input raises ValueError (a mapping key, a source column, an expression, the source file
+    itself) or FileNotFoundError (no such source), each with a one-line message; a failed write
+    raises OSError. Nothing is left in landing_dir in either case.
     """
     spec = parse_mapping(mapping) if isinstance(mapping, dict) else load_mapping(Path(mapping))
     fallback = fallback_date or datetime.now(UTC).date()
-    files = resolve_source_files(source)
+    files = [f.resolve() for f in resolve_source_files(source)]
     fmt = spec.source_format or _single_format(files)
-    landing_dir = Path(landing_dir)
+    landing_dir = Path(landing_dir).resolve()
     prefix = f"part-{_slug(source)}"
 
-    con = duckdb.connect()
+    created = [p for p in (landing_dir, *landing_dir.parents) if not p.exists()]
     scratch = landing_dir / f".import-{uuid.uuid4().hex}"
+    out_root = scratch / "out"
+    out_root.mkdir(parents=True)
+    # Reads the source and evaluates the mapping: may read the source files, write nothing.
+    reader = sandboxed_connection(temp_dir=scratch / "spill-read", read_files=files)
+    # Writes the landing files: runs no mapping text, may touch only the scratch output folder.
+    writer = sandboxed_connection(temp_dir=scratch / "spill-write", write_dir=out_root)
+    published = False
     try:
-        # The session zone makes zone-less text cast as *source local* time (see
-        # parsed_timestamp_sql); output is converted to UTC explicitly, so nothing else depends
-        # on it.
-        con.execute(f"SET TimeZone = {_sql_str(spec.timezone)}").fetchall()
-        src_sql = source_sql(files, fmt, spec.csv_options)
-        con.execute(f"CREATE TEMP VIEW __src AS {src_sql}").fetchall()
-        source_columns = [r[0] for r in con.execute("DESCRIBE __src").fetchall()]
-        rows_read = con.execute("SELECT count(*) FROM __src").fetchall()[0][0]
-
+        source_columns, rows_read = _open_source(reader, files, fmt, spec.csv_options)
+        # Every expression of every table is checked before a single row is written.
+        bound = [_bind_table(reader, table, source_columns) for table in spec.tables.values()]
+        fixed_offset = fixed_utc_offset(reader, spec.timezone)
         tables: dict[str, TableReport] = {}
-        for table in spec.tables.values():
-            bound = {c: _resolve(s, source_columns) for c, s in table.columns.items()}
-            table = TableMapping(table.name, bound, table.timestamp_formats, table.date_formats)
-            for col_spec in bound.values():
-                check_columns(con, col_spec, source_columns)
-            tables[table.name] = _write_table(con, table, spec.timezone, fallback, scratch, prefix)
-            if tables[table.name].rows_written != rows_read:
+        for table in bound:
+            report = _write_table(
+                reader, writer, table, spec.timezone, fallback, out_root, prefix, fixed_offset
+            )
+            if report.rows_written != rows_read:
                 # The whole point of the importer: never lose a row. Refuse to publish if we did.
                 raise RuntimeError(
                     f"{table.name}: read {rows_read} rows but wrote "
-                    f"{tables[table.name].rows_written}; nothing was written to {landing_dir}"
+                    f"{report.rows_written}; nothing was written to {landing_dir}"
                 )
+            tables[table.name] = report
+        reader.close()
+        writer.close()
         for name, report in tables.items():
-            report.files = _publish(scratch / name, landing_dir / name, prefix)
-        return ImportReport(rows_read=rows_read, tables=tables, fallback_date=fallback)
+            report.files = _publish(out_root / name, landing_dir / name, prefix)
+        published = True
+        return ImportReport(
+            rows_read=rows_read,
+            tables=tables,
+            fallback_date=fallback,
+            source_files=files,
+            landing_dir=landing_dir,
+            timezone=spec.timezone,
+        )
     finally:
-        con.close()
+        reader.close()
+        writer.close()
         shutil.rmtree(scratch, ignore_errors=True)
+        if not published:
+            # Folders this import created (landing_dir itself included) go again if still empty.
+            for folder in created:
+                if folder.is_dir() and not any(folder.iterdir()):
+                    folder.rmdir()
+
+
+def _open_source(
+    con: duckdb.DuckDBPyConnection, files: list[Path], fmt: str, csv_options: dict[str, Any]
+) -> tuple[list[str], int]:
+    """Define `__src` and count its rows; a file DuckDB cannot read is a ValueError naming it."""
+    try:
+        con.execute(f"CREATE TEMP VIEW __src AS {source_sql(files, fmt, csv_options)}").fetchall()
+        source_columns = [r[0] for r in con.execute("DESCRIBE __src").fetchall()]
+        rows_read = con.execute("SELECT count(*) FROM __src").fetchall()[0][0]
+    except duckdb.Error as exc:
+        where = str(files[0]) if len(files) == 1 else f"{len(files)} files in {files[0].parent}"
+        raise ValueError(
+            f"source {where}: cannot be read as {fmt.upper()}: {_reader_problem(exc)}"
+        ) from exc
+    return source_columns, int(rows_read)
+
+
+def _reader_problem(exc: duckdb.Error) -> str:
+    """DuckDB's CSV error on one line: what and where (line number, the line, the column counts),
+    without its list of reader options and fixes that would skip or pad the row."""
+    if "CSV Error on Line" not in _first_line(exc):
+        return _first_line(exc)
+    kept = []
+    for line in str(exc).strip().splitlines():
+        if not line.strip() or line.startswith(("Possible fixes", "LINE ")):
+            break
+        kept.append(line if len(line) <= 200 else line[:200] + "...")
+    return "; ".join(kept) or type(exc).__name__
 
 
 def _write_table(
-    con: duckdb.DuckDBPyConnection,
+    reader: duckdb.DuckDBPyConnection,
+    writer: duckdb.DuckDBPyConnection,
     table: TableMapping,
     timezone: str,
     fallback: date,
-    scratch: Path,
+    out_root: Path,
     prefix: str,
+    fixed_offset: timedelta | None,
 ) -> TableReport:
-    out_dir = scratch / table.name
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    out_dir = out_root / table.name
+    select = table_select_sql(table, timezone, fallback, fixed_offset)
     try:
-        con.execute(f"CREATE OR REPLACE TEMP VIEW __raw AS {raw_select_sql(table)}").fetchall()
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE __out AS {table_select_sql(table, timezone, fallback)}"
-        ).fetchall()
+        reader.execute(f"CREATE OR REPLACE TEMP VIEW __raw AS {raw_select_sql(table)}").fetchall()
+        reader.execute(f"CREATE OR REPLACE TEMP TABLE __out AS {select}").fetchall()
     except duckdb.Error as exc:
         # A mapping expression failed on some row (e.g. CAST('abc' AS INTEGER)). We do not null
         # the value silently: the user fixes the expression (try_cast + a text fallback).
-        raise ValueError(f"tables.{table.name}: a column expression failed: {exc}") from exc
+        raise _failing_column(reader, table, exc) from exc
 
-    con.execute(
-        f"COPY __out TO {_sql_str(str(out_dir))} "
-        f"(FORMAT parquet, PARTITION_BY (dt), FILENAME_PATTERN '{prefix}-{{i}}')"
-    ).fetchall()
+    kinds = {
+        kind: (int(n), first, last)
+        for kind, n, first, last in reader.execute(
+            "SELECT __main_kind, count(*), min(__main_at), max(__main_at) FROM __out GROUP BY ALL"
+        ).fetchall()
+    }
+    landing_columns = ", ".join([*map(_quote_ident, CONTRACT[table.name]), "dt"])
+    stream = reader.sql(f"SELECT {landing_columns} FROM __out").to_arrow_reader(STREAM_BATCH_ROWS)
+    writer.register("__landing", stream)
+    try:
+        writer.execute(
+            f"COPY __landing TO {_sql_str(str(out_dir))} "
+            f"(FORMAT parquet, PARTITION_BY (dt), FILENAME_PATTERN '{prefix}-{{i}}')"
+        ).fetchall()
+        written = writer.execute(
+            f"SELECT count(*) FROM read_parquet({_sql_str(str(out_dir / '*' / '*.parquet'))})"
+        ).fetchall()[0][0]
+    except duckdb.Error as exc:
+        raise OSError(f"writing the {table.name} landing files failed: {_first_line(exc)}") from exc
+    finally:
+        writer.unregister("__landing")
+    reader.execute("DROP TABLE __out").fetchall()
 
-    written = con.execute(
-        f"SELECT count(*) FROM read_parquet({_sql_str(str(out_dir / '*' / '*.parquet'))})"
-    ).fetchall()[0][0]
     partitions = sorted(p.name.removeprefix("dt=") for p in out_dir.iterdir() if p.is_dir())
-    fallback_rows, unparsed = _fallback_counts(con, table, timezone)
+    return _table_report(table, int(written), partitions, kinds)
+
+
+def _table_report(
+    table: TableMapping,
+    written: int,
+    partitions: list[str],
+    kinds: dict[str | None, tuple[int, Any, Any]],
+) -> TableReport:
+    def count(*names: str | None) -> int:
+        return sum(kinds.get(name, (0, None, None))[0] for name in names)
+
+    if PARTITION_COLUMN[table.name] not in table.columns:
+        fallback_rows, unparsed = written, 0  # no main timestamp: every row to the fallback day
+    else:
+        fallback_rows = count(TIME_BLANK, TIME_UNPARSED, TIME_NONEXISTENT)
+        unparsed = count(TIME_UNPARSED, TIME_NONEXISTENT)
+    parsed = [v for k, v in kinds.items() if k in (TIME_OK, TIME_AMBIGUOUS)]
+    first = min((v[1] for v in parsed), default=None)
+    last = max((v[2] for v in parsed), default=None)
+    main = PARTITION_COLUMN[table.name]
+    is_date = main is not None and CONTRACT[table.name][main][0] == "date"
+    fmt = ISO_DATE if is_date else ISO_TIMESTAMP
     return TableReport(
         rows_written=written,
         partitions=partitions,
         fallback_rows=fallback_rows,
         unparsed_timestamps=unparsed,
+        ambiguous_times=count(TIME_AMBIGUOUS),
+        nonexistent_times=count(TIME_NONEXISTENT),
+        first_at=first.strftime(fmt) if first else None,
+        last_at=last.strftime(fmt) if last else None,
     )
 
 
-def _fallback_counts(
-    con: duckdb.DuckDBPyConnection, table: TableMapping, timezone: str
-) -> tuple[int, int]:
-    part_col = PARTITION_COLUMN[table.name]
-    if part_col is None or part_col not in table.columns:
-        n = con.execute("SELECT count(*) FROM __out").fetchall()[0][0]
-        return n, 0
-    raw = _quote_ident(part_col)
-    if CONTRACT[table.name][part_col][0] == "date":
-        parsed = parsed_date_sql(raw, table.date_formats)
-    else:
-        parsed = parsed_timestamp_sql(raw, table.timestamp_formats, timezone)
-    row = con.execute(
-        f"SELECT count(*) FILTER (WHERE {parsed} IS NULL), "
-        f"count(*) FILTER (WHERE {parsed} IS NULL AND {raw} IS NOT NULL) FROM __raw"
-    ).fetchall()[0]
-    return int(row[0]), int(row[1])
+def _failing_column(
+    con: duckdb.DuckDBPyConnection, table: TableMapping, exc: duckdb.Error
+) -> ValueError:
+    """Which column's expression failed on a row: evaluate each alone (only on failure)."""
+    for spec in table.columns.values():
+        try:
+            con.execute(f"SELECT count(v) FROM ({_probe_sql(spec.sql)})").fetchall()
+        except duckdb.Error as column_exc:
+            return expression_error(spec, column_exc, on_row=True)
+    return ValueError(f"tables.{table.name}: a column expression failed: {_first_line(exc)}")
 
 
 def _publish(scratch_table: Path, table_dir: Path, prefix: str) -> list[Path]:

@@ -248,9 +248,13 @@ def test_failing_expression_writes_nothing(sample_csv: Path, tmp_path: Path) -> 
     # CAST (not try_cast) of 'abc' fails on row 1007: the import must refuse, not null the value.
     mapping = _broken(["tables", "orders", "columns", "amount"], "CAST(UnitPrice AS DECIMAL)")
     landing = tmp_path / "landing"
-    with pytest.raises(ValueError, match=r"tables\.orders: a column expression failed"):
+    with pytest.raises(
+        ValueError,
+        match=r"^tables\.orders\.columns\.amount: the expression failed on a source row: "
+        r'Conversion Error: Could not convert string "abc"',
+    ):
         import_data(sample_csv, mapping, landing)
-    assert not list(landing.rglob("*.parquet"))
+    assert not landing.exists()  # not even the (empty) landing folder or a scratch folder
 
 
 def test_contract_table_matches_the_contract_doc() -> None:
@@ -361,3 +365,201 @@ def test_online_retail_classification(
         "missing_key": 3_722,
         "duplicate": 31,
     }
+
+
+# ------------------------------------------------ time zones: DST overlaps, gaps, mixed offsets
+
+SKIPPED = " (not a local time in {zone}: skipped by a clock change)"
+
+
+def _import_times(
+    tmp_path: Path, zone: str, texts: list[str], formats: list[str] | None = None
+) -> tuple[list[tuple[str, str]], Any]:
+    """Import one order per timestamp text; return (ordered_at as written, dt) in input order."""
+    source = tmp_path / "times.csv"
+    source.write_text("id,ts\n" + "".join(f"{i},{t}\n" for i, t in enumerate(texts)))
+    orders: dict[str, Any] = {
+        "columns": {
+            "order_id": "id",
+            "user_id": {"value": "u1"},
+            "ordered_at": "ts",
+            "status": {"value": "paid"},
+            "amount": {"value": 1},
+        }
+    }
+    if formats:
+        orders["timestamp_format"] = formats
+    mapping = {"source": {"format": "csv", "timezone": zone}, "tables": {"orders": orders}}
+    landing = tmp_path / "landing"
+    report = import_data(source, mapping, landing, fallback_date=FALLBACK)
+    con = duckdb.connect()
+    rows = con.execute(
+        "SELECT ordered_at, CAST(dt AS VARCHAR) FROM read_parquet("
+        f"'{landing}/orders/*/*.parquet', hive_partitioning = true) ORDER BY order_id::INTEGER"
+    ).fetchall()
+    return rows, report.tables["orders"]
+
+
+# Europe/London 2011: clocks went back at 02:00 BST on 30 October (01:00-01:59 happened twice,
+# first as BST = UTC+1, then as GMT = UTC+0) and forward at 01:00 GMT on 27 March (01:00-01:59
+# never happened). Expected values worked out by hand from those two rules.
+LONDON_FORMATTED = [
+    ("10/30/2011 0:59", "2011-10-29 23:59:00", "2011-10-29"),  # BST, before the overlap
+    ("10/30/2011 1:00", "2011-10-30 00:00:00", "2011-10-30"),  # repeated: first = BST
+    ("10/30/2011 1:30", "2011-10-30 00:30:00", "2011-10-30"),  # repeated: first = BST
+    ("10/30/2011 1:59", "2011-10-30 00:59:00", "2011-10-30"),  # repeated: first = BST
+    ("10/30/2011 2:00", "2011-10-30 02:00:00", "2011-10-30"),  # GMT again
+    ("3/27/2011 0:59", "2011-03-27 00:59:00", "2011-03-27"),  # GMT, before the gap
+    ("3/27/2011 1:00", "3/27/2011 1:00" + SKIPPED, FALLBACK.isoformat()),  # skipped
+    ("3/27/2011 1:30", "3/27/2011 1:30" + SKIPPED, FALLBACK.isoformat()),  # skipped
+    ("3/27/2011 2:00", "2011-03-27 01:00:00", "2011-03-27"),  # BST, first minute after it
+]
+
+
+def test_london_overlap_reads_first_occurrence_and_gap_is_passed_on(tmp_path: Path) -> None:
+    texts = [t for t, _, _ in LONDON_FORMATTED]
+    rows, report = _import_times(tmp_path, "Europe/London", texts, ["%m/%d/%Y %H:%M"])
+    expected = [(out.format(zone="Europe/London"), dt) for _, out, dt in LONDON_FORMATTED]
+    assert rows == expected
+    assert report.ambiguous_times == 3
+    assert report.nonexistent_times == 2
+    assert report.unparsed_timestamps == 2  # the skipped ones, passed on as text
+    assert report.fallback_rows == 2
+    assert (report.first_at, report.last_at) == ("2011-03-27 00:59:00", "2011-10-30 02:00:00")
+
+
+# ISO text through DuckDB's cast (no declared format), mixing offsets and zone-less values in one
+# column: an explicit offset is the instant it names, also inside the repeated or skipped hour;
+# zone-less text is London time under the same two rules as above.
+LONDON_ISO = [
+    ("2011-10-30 01:30:00", "2011-10-30 00:30:00", "2011-10-30"),  # repeated: first = BST
+    ("2011-10-30T01:30:00+00:00", "2011-10-30 01:30:00", "2011-10-30"),  # second, as stated
+    ("2011-10-30 01:30:00+01", "2011-10-30 00:30:00", "2011-10-30"),  # first, as stated
+    ("2011-10-30T01:30:00Z", "2011-10-30 01:30:00", "2011-10-30"),
+    ("2011-03-27 01:30:00", "2011-03-27 01:30:00" + SKIPPED, FALLBACK.isoformat()),
+    ("2011-03-27 01:30:00+00:00", "2011-03-27 01:30:00", "2011-03-27"),  # a real instant
+    ("2011-06-01 10:00:00-05:00", "2011-06-01 15:00:00", "2011-06-01"),
+    ("2011-06-01 23:30:00-05:00", "2011-06-02 04:30:00", "2011-06-02"),  # next UTC day
+    ("2011-06-01 10:00:00", "2011-06-01 09:00:00", "2011-06-01"),  # zone-less: BST
+    ("2011-06-01", "2011-05-31 23:00:00", "2011-05-31"),  # a date: local midnight, BST
+    ("2011-12-01 10:00:00.250", "2011-12-01 10:00:00", "2011-12-01"),  # GMT; whole seconds
+    (" 2011-12-01 10:00 ", "2011-12-01 10:00:00", "2011-12-01"),  # padding is not a zone
+    ("2011-10-30 01:30 Europe/London", "2011-10-30 01:30:00", "2011-10-30"),  # a zone name
+]
+
+
+def test_mixed_offsets_in_one_column(tmp_path: Path) -> None:
+    rows, report = _import_times(tmp_path, "Europe/London", [t for t, _, _ in LONDON_ISO])
+    assert rows == [(out.format(zone="Europe/London"), dt) for _, out, dt in LONDON_ISO]
+    assert report.ambiguous_times == 1
+    assert report.nonexistent_times == 1
+
+
+def test_offset_format_and_local_format_together(tmp_path: Path) -> None:
+    texts = ["2011-06-01 10:00:00+0200", "6/1/2011 10:00", "2011-06-01 10:00:00", "junk"]
+    formats = ["%Y-%m-%d %H:%M:%S%z", "%m/%d/%Y %H:%M"]
+    rows, report = _import_times(tmp_path, "Europe/London", texts, formats)
+    assert rows == [
+        ("2011-06-01 08:00:00", "2011-06-01"),  # %z: the stated +02:00
+        ("2011-06-01 09:00:00", "2011-06-01"),  # local format: BST
+        ("2011-06-01 09:00:00", "2011-06-01"),  # neither format: ISO cast, local: BST
+        ("junk", FALLBACK.isoformat()),
+    ]
+    assert (report.unparsed_timestamps, report.ambiguous_times) == (1, 0)
+
+
+@pytest.mark.parametrize(
+    ("zone", "text", "expected"),
+    [
+        # New York 2011: back at 02:00 EDT on 6 November, forward at 02:00 EST on 13 March.
+        ("America/New_York", "11/6/2011 1:30", "2011-11-06 05:30:00"),  # first = EDT (-4)
+        ("America/New_York", "11/6/2011 2:30", "2011-11-06 07:30:00"),  # EST (-5)
+        ("America/New_York", "3/13/2011 2:30", "3/13/2011 2:30" + SKIPPED),
+        ("America/New_York", "3/13/2011 3:00", "2011-03-13 07:00:00"),  # EDT
+        # Samoa skipped a whole day: 29 December 2011 23:59 (-10) was followed by 31 December.
+        ("Pacific/Apia", "12/29/2011 23:59", "2011-12-30 09:59:00"),
+        ("Pacific/Apia", "12/30/2011 12:00", "12/30/2011 12:00" + SKIPPED),
+        ("Pacific/Apia", "12/31/2011 0:00", "2011-12-30 10:00:00"),  # +14
+        # Lord Howe moves by 30 minutes: 01:30-01:59 on 3 April 2011 happened twice.
+        ("Australia/Lord_Howe", "4/3/2011 1:45", "2011-04-02 14:45:00"),  # first = +11
+    ],
+)
+def test_other_zones(tmp_path: Path, zone: str, text: str, expected: str) -> None:
+    rows, _ = _import_times(tmp_path, zone, [text], ["%m/%d/%Y %H:%M"])
+    assert rows[0][0] == expected.format(zone=zone)
+
+
+def test_skipped_time_is_quarantined_by_staging_cast(tmp_path: Path) -> None:
+    """The marker makes the text uncastable, so staging's cast (try_cast ... AS TIMESTAMP, see
+    macros/landing/quarantine.sql) fails and the row is unparseable_value, while the bare ISO text
+    would have been read as 01:30 UTC without a word."""
+    rows, _ = _import_times(tmp_path, "Europe/London", ["2011-03-27 01:30:00"])
+    con = duckdb.connect()
+    assert con.execute("SELECT try_cast(? AS TIMESTAMP)", [rows[0][0]]).fetchall() == [(None,)]
+    assert con.execute("SELECT try_cast('2011-03-27 01:30:00' AS TIMESTAMP)").fetchall() != [
+        (None,)
+    ]
+
+
+def test_utc_source_is_unchanged(tmp_path: Path) -> None:
+    rows, report = _import_times(
+        tmp_path, "UTC", ["2011-10-30 01:30:00", "2011-03-27 01:30:00", "2011-06-01T10:00:00+02"]
+    )
+    assert rows == [
+        ("2011-10-30 01:30:00", "2011-10-30"),
+        ("2011-03-27 01:30:00", "2011-03-27"),
+        ("2011-06-01 08:00:00", "2011-06-01"),
+    ]
+    assert (report.ambiguous_times, report.nonexistent_times) == (0, 0)
+
+
+# --------------------------------------------------------------------------- malformed YAML
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "tables:\n  orders:\n    columns:\n\torder_id: InvoiceNo\n",
+            "not valid YAML: line 4, column 1: found character '\\t' that cannot start any token "
+            "(while scanning for the next token)",
+        ),
+        (
+            "tables:\n  orders:\n    columns: {order_id: InvoiceNo\n",
+            "not valid YAML: line 4, column 1: expected ',' or '}', but got '<stream end>' "
+            "(while parsing a flow mapping started at line 3)",
+        ),
+        (
+            "source:\n  timezone: 'Europe/London\ntables: {}\n",
+            "not valid YAML: line 4, column 1: found unexpected end of stream (while scanning a "
+            "quoted scalar started at line 2)",
+        ),
+        (
+            "source:\n  format: csv\n timezone: UTC\ntables: {}\n",
+            "not valid YAML: line 3, column 2: expected <block end>, but found "
+            "'<block mapping start>' (while parsing a block mapping started at line 1)",
+        ),
+        (
+            "tables:\n  orders:\n    columns:\n      amount: a\n      amount: b\n",
+            "not valid YAML: line 5, column 7: duplicate key 'amount'",
+        ),
+        ("", "mapping: expected a mapping with keys 'source' and 'tables'"),
+        ("- orders\n- users\n", "mapping: expected a mapping with keys 'source' and 'tables'"),
+        ("tables: [orders]\n", "tables: expected at least one target table (e.g. orders)"),
+    ],
+)
+def test_malformed_yaml_is_one_line_naming_the_place(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = tmp_path / "m.yml"
+    path.write_text(text)
+    with pytest.raises(ValueError) as caught:
+        load_mapping(path)
+    assert str(caught.value) == f"mapping {path}: {message}"
+
+
+def test_mapping_that_is_not_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "m.yml"
+    path.write_bytes("tables:\n  orders: {columns: {currency: {value: '£'}}}\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"not UTF-8 text \(byte 0xa3 at offset 48\)"):
+        load_mapping(path)
