@@ -290,10 +290,12 @@ def _write_entry(entry: Path, parquet_root: Path, build_id: str, tables: list[st
     with duckdb.connect(str(entry)) as connection:
         # Views are bound when created; bind them against the new build, which is not current.
         connection.execute(f"set variable {PIN_VARIABLE} = ?", [build_id])
+        connection.execute("begin")  # one commit (one WAL sync) for all views, not one each
         for schema in sorted({schema for schema, _ in served}):
             connection.execute(f"create schema {sql_identifier(schema)}")
         for schema, table in served:
             connection.execute(_view_sql(parquet_root, schema, table))
+        connection.execute("commit")
         _pause("entry")
         connection.execute("checkpoint")
 
@@ -440,7 +442,15 @@ def _pause(point: str) -> None:
 
 
 def _first_line(error: BaseException) -> str:
-    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+    line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    # DuckDB wraps some IO errors: `IO Error: Async write failed for range [...]: {"exception_type":
+    # "IO","exception_message":"Could not write file ...: File too large","errno":"27"}`.
+    if "{" in line:
+        with contextlib.suppress(ValueError):
+            details = json.loads(line[line.index("{") :])
+            if isinstance(details, dict) and details.get("exception_message"):
+                return str(details["exception_message"])
+    return line
 
 
 def _failure_message(
