@@ -19,11 +19,12 @@ The entry file itself changes only in which views it holds: a process that keeps
 open sees a new table (or stops seeing a dropped one) after all its connections have closed.
 
 A build becomes visible only whole: its folder is written under a hidden temporary name and
-renamed into place complete, before `current` moves to it. A publish that is killed or fails
-(disk full) leaves at most hidden leftovers and folders without `_COMPLETE`; the next publish
-sweeps them (under the lock, so never another publish's work). After the switch a publish keeps
-two builds: the new one and the one readers saw until then; a build that was never current
-(killed before its switch) does not take the previous one's place.
+renamed into place complete, before `current` moves to it. A publish that is killed leaves
+hidden leftovers (a partial folder, a temporary entry file and its WAL) or a complete build that
+never became current; one that fails (disk full) removes its own. The next publish sweeps the
+leftovers before it starts (under the lock, so never another publish's work) and, after its
+switch, keeps two builds: the new one and the one readers saw until then. A build that was never
+current does not take the previous one's place.
 """
 
 from __future__ import annotations
