@@ -29,6 +29,16 @@ def _add_paths(parser: argparse.ArgumentParser, *, warehouse: bool = True) -> No
         )
 
 
+def _add_serving_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--serving-dir",
+        type=Path,
+        default=None,
+        help="folder BI reads (default: $USEROPS_SERVING_DIR, else data/serving for the default"
+        " warehouse, else serving/ next to the warehouse file)",
+    )
+
+
 def _add_generate_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--users", type=int, default=10_000)
     parser.add_argument("--days", type=int, default=120)
@@ -69,15 +79,18 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("dbt_args", nargs=argparse.REMAINDER, help="extra dbt arguments")
 
     build.add_argument("--no-publish", action="store_true", help="skip publishing the serving copy")
+    _add_serving_dir(build)
 
     publish = commands.add_parser("publish", help="publish the marts to the read-only serving copy")
     _add_paths(publish)
+    _add_serving_dir(publish)
 
     summary = commands.add_parser("summary", help="rows per layer of the last build")
     _add_paths(summary)
 
     demo = commands.add_parser("demo", help="generate sample data, build, summarise")
     _add_paths(demo)
+    _add_serving_dir(demo)
     _add_generate_options(demo)
 
     mf = commands.add_parser(
@@ -141,7 +154,14 @@ def _generate(args: argparse.Namespace, landing_dir: Path) -> None:
         print(f"  {table:<16} {rows:>12,}")
 
 
-def _build(landing_dir: Path, warehouse: Path, extra: list[str], *, publish: bool = True) -> int:
+def _build(
+    landing_dir: Path,
+    warehouse: Path,
+    extra: list[str],
+    *,
+    publish: bool = True,
+    serving_dir: Path | None = None,
+) -> int:
     from userops.dbt import run_dbt
 
     # Unit tests check the SQL on fixed inputs and run in CI (make test); a build of the data
@@ -154,17 +174,21 @@ def _build(landing_dir: Path, warehouse: Path, extra: list[str], *, publish: boo
     # Only a build whose models and tests all passed replaces what BI tools read.
     if result.returncode == 0:
         if publish:
-            _publish(warehouse)
+            return _publish(warehouse, serving_dir, command="build")
         return 0
-    _report_failed_build(result.returncode, publish=publish)
+    _report_failed_build(
+        result.returncode, publish=publish, warehouse=warehouse, serving_dir=serving_dir
+    )
     # A dbt killed by a signal reports -N; exit 128 + N as a shell does, never a negative code.
     return 128 - result.returncode if result.returncode < 0 else result.returncode
 
 
-def _report_failed_build(returncode: int, *, publish: bool) -> None:
+def _report_failed_build(
+    returncode: int, *, publish: bool, warehouse: Path, serving_dir: Path | None = None
+) -> None:
     import duckdb
 
-    from userops.serving import SERVING_FILE, default_serving_dir, served_build_id
+    from userops.serving import SERVING_FILE, served_build_id, serving_location
 
     if returncode < 0:
         try:
@@ -175,9 +199,10 @@ def _report_failed_build(returncode: int, *, publish: bool) -> None:
         how = f"failed (exit code {returncode}; the errors are listed above)"
     message = f"userops build: dbt build {how}."
     if publish:
-        database = default_serving_dir() / SERVING_FILE
+        serving = serving_location(warehouse, serving_dir).path
+        database = serving / SERVING_FILE
         try:
-            served = served_build_id()
+            served = served_build_id(serving)
         except duckdb.Error as error:  # the report must not hide the build's own failure
             served = f"(unknown: {error})"
         message += (
@@ -188,14 +213,28 @@ def _report_failed_build(returncode: int, *, publish: bool) -> None:
     print(message, file=sys.stderr)
 
 
-def _publish(warehouse: Path) -> None:
-    from userops.serving import publish
+def _publish(warehouse: Path, serving_dir: Path | None = None, *, command: str = "publish") -> int:
+    from userops.serving import CURRENT, PublishError, publish
 
-    publication = publish(warehouse)
+    try:
+        publication = publish(warehouse, serving_dir)
+    except PublishError as error:
+        # An IO error (disk full) or an unreadable warehouse: one line, not a traceback.
+        prefix = "dbt build passed, but " if command == "build" else ""
+        print(f"userops {command}: {prefix}{error}", file=sys.stderr)
+        return 1
+    location = publication.location
+    rows = sum(publication.tables.values())
     print(
-        f"Published build {publication.build_id}: {len(publication.tables)} tables to "
-        f"{publication.database} (Parquet: {publication.parquet_dir.parent / 'current'})"
+        f"Published build {publication.build_id}: {len(publication.tables)} tables, {rows:,} rows"
+        f" in {publication.seconds:.1f} s to {location.path if location else publication.database}"
+        f" ({location.reason if location else 'serving folder'})."
     )
+    print(f"  BI (DuckDB, read-only): {publication.database}")
+    print(f"  Parquet: {publication.parquet_dir.parent / CURRENT}/marts/<table>.parquet")
+    if publication.swept:
+        print(f"  Removed leftovers of an interrupted publish: {', '.join(publication.swept)}")
+    return 0
 
 
 def _summary(warehouse: Path) -> None:
@@ -215,9 +254,11 @@ def main(argv: list[str] | None = None) -> int:
         return _import(args, landing_dir)
     elif args.command == "build":
         extra = [arg for arg in args.dbt_args if arg != "--"]
-        return _build(landing_dir, warehouse, extra, publish=not args.no_publish)
+        return _build(
+            landing_dir, warehouse, extra, publish=not args.no_publish, serving_dir=args.serving_dir
+        )
     elif args.command == "publish":
-        _publish(warehouse)
+        return _publish(warehouse, args.serving_dir)
     elif args.command == "summary":
         _summary(warehouse)
     elif args.command == "mf":
@@ -226,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
         return run_mf([arg for arg in args.mf_args if arg != "--"], warehouse)
     elif args.command == "demo":
         _generate(args, landing_dir)
-        code = _build(landing_dir, warehouse, [])
+        code = _build(landing_dir, warehouse, [], serving_dir=args.serving_dir)
         if code != 0:
             print("dbt build failed; see the log above.", file=sys.stderr)
             return code
