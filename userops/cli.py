@@ -40,6 +40,13 @@ def _add_generate_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--bad-row-share", type=float, default=0.01)
+    parser.add_argument(
+        "--incident",
+        default=None,
+        metavar="CHANNEL:YYYY-MM-DD[:FACTOR]",
+        help="inject a known incident: that channel's conversion times FACTOR (default 0.5) on "
+        "that business day (ground truth in ground_truth/incident.json)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -90,9 +97,13 @@ def resolve_mapping(name_or_path: str) -> Path:
 
 
 def _generate(args: argparse.Namespace, landing_dir: Path) -> None:
-    from userops.generate import generate
+    from userops.generate import Incident, generate
 
     end_date = args.end_date or (datetime.now(UTC).date() - timedelta(days=1))
+    try:
+        incident = Incident.parse(args.incident) if args.incident else None
+    except ValueError as error:
+        raise SystemExit(f"userops generate: {error}") from None
     started = time.perf_counter()
     counts = generate(
         landing_dir,
@@ -101,6 +112,7 @@ def _generate(args: argparse.Namespace, landing_dir: Path) -> None:
         end_date=end_date,
         seed=args.seed,
         bad_row_share=args.bad_row_share,
+        incident=incident,
     )
     seconds = time.perf_counter() - started
     print(f"Generated {sum(counts.values()):,} rows in {seconds:.1f} s into {landing_dir}:")
