@@ -1298,13 +1298,25 @@ class Incident:
             raise ValueError("incident pay_factor must be in [0, 1]")
 
     @classmethod
-    def parse(cls, text: str) -> Incident:
-        """CHANNEL:YYYY-MM-DD[:FACTOR], e.g. paid_search:2026-11-20:0.5."""
+    def parse(cls, text: str, end_date: date) -> Incident:
+        """CHANNEL:DAY[:FACTOR]; DAY is YYYY-MM-DD, `last` (end_date) or -N (N days before
+        end_date). E.g. paid_search:2026-11-20:0.5, organic:last:0.3."""
         parts = text.split(":")
         if len(parts) not in (2, 3):
-            raise ValueError(f"incident {text!r}: expected CHANNEL:YYYY-MM-DD[:FACTOR]")
-        factor = float(parts[2]) if len(parts) == 3 else 0.5
-        return cls(parts[0], date.fromisoformat(parts[1]), factor)
+            raise ValueError(f"incident {text!r}: expected CHANNEL:DAY[:FACTOR]")
+        try:
+            factor = float(parts[2]) if len(parts) == 3 else 0.5
+            if parts[1] == "last":
+                day = end_date
+            elif parts[1].startswith("-"):
+                day = end_date - timedelta(days=int(parts[1][1:]))
+            else:
+                day = date.fromisoformat(parts[1])
+        except ValueError:
+            raise ValueError(
+                f"incident {text!r}: DAY must be YYYY-MM-DD, last or -N and FACTOR a number"
+            ) from None
+        return cls(parts[0], day, factor)
 
     def as_dict(self) -> dict[str, object]:
         return {
