@@ -17,6 +17,9 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
 DEMO_ARGS ?=
+# A known incident the demo's alerts find (docs/alerts.md): organic users' chance to pay falls to
+# 30 % on the last day. Empty: no incident.
+DEMO_INCIDENT ?= organic:last:0.3
 
 DAGSTER_PORT ?= 3000
 
@@ -42,11 +45,13 @@ install: .venv/.synced
 # Generate sample data, then build the whole graph through Dagster (dbt models and tests, data
 # quality checks, churn model), publish the marts to the read-only serving copy, summarise.
 demo: install dagster-home
-	.venv/bin/userops generate $(DEMO_ARGS)
+	.venv/bin/userops generate $(if $(DEMO_INCIDENT),--incident $(DEMO_INCIDENT)) $(DEMO_ARGS)
 	.venv/bin/python -m userops.manifest
 	.venv/bin/python -m orchestration.materialize --full-refresh
 	.venv/bin/userops publish
 	.venv/bin/userops summary
+	.venv/bin/userops alerts --days 1
+	.venv/bin/userops report --if-missing
 
 # Benchmark (docs/benchmark.md): BENCH_SCALES=1m,10m,100m by default; figures go to
 # bench_results/results.json and bench_results/benchmark.md. 100M events needs ~25 GB of disk

@@ -12,6 +12,7 @@ import logging
 
 from dagster import AssetKey, Definitions, in_process_executor
 
+from orchestration.alerts import build_alert_checks, build_alert_sensor
 from orchestration.automation import (
     build_jobs,
     build_landing_sensor,
@@ -21,6 +22,7 @@ from orchestration.automation import (
 from orchestration.dbt_assets import build_dbt_assets
 from orchestration.landing import build_freshness_check, landing_files_observation
 from orchestration.quality import build_quality_checks
+from orchestration.report import build_report_asset
 from orchestration.resources import default_resources
 
 logger = logging.getLogger(__name__)
@@ -56,11 +58,23 @@ def build_definitions() -> Definitions:
     jobs = build_jobs(ml_asset_keys(ml_defs))
     freshness = build_freshness_check()
     core = Definitions(
-        assets=[landing_files_observation, *build_dbt_assets()],
-        asset_checks=[*build_quality_checks(), *([freshness] if freshness else [])],
+        assets=[
+            landing_files_observation,
+            *build_dbt_assets(),
+            build_report_asset(ml_asset_keys(ml_defs)),
+        ],
+        asset_checks=[
+            *build_quality_checks(),
+            *build_alert_checks(),
+            *([freshness] if freshness else []),
+        ],
         jobs=list(jobs.values()),
         schedules=build_schedules(jobs),
-        sensors=[build_landing_sensor(jobs["userops_daily"]), run_failure_log_sensor],
+        sensors=[
+            build_landing_sensor(jobs["userops_daily"]),
+            run_failure_log_sensor,
+            build_alert_sensor(),
+        ],
         resources=default_resources(),
         # Two cores: one process per step would cost ~8 s of imports each.
         executor=in_process_executor,

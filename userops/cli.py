@@ -50,6 +50,14 @@ def _add_generate_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--bad-row-share", type=float, default=0.01)
+    parser.add_argument(
+        "--incident",
+        default=None,
+        metavar="CHANNEL:DAY[:FACTOR]",
+        help="inject a known incident: that channel's chance to pay times FACTOR (default 0.5) "
+        "on business day DAY (YYYY-MM-DD, `last` or -N days before the end; ground truth in "
+        "ground_truth/incident.json)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -87,6 +95,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     summary = commands.add_parser("summary", help="rows per layer of the last build")
     _add_paths(summary)
+
+    report = commands.add_parser("report", help="write the HTML report of the marts")
+    _add_paths(report)
+    report.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help="HTML file (default: reports/userops_report.html beside the warehouse folder)",
+    )
+    report.add_argument(
+        "--if-missing",
+        action="store_true",
+        help="only print the path when the report exists (the Dagster run wrote it)",
+    )
+
+    alerts = commands.add_parser("alerts", help="print the latest metric alerts; --notify sends")
+    _add_paths(alerts)
+    alerts.add_argument("--days", type=int, default=7, help="alerts of the newest N data days")
+    alerts.add_argument(
+        "--notify",
+        action="store_true",
+        help="send alerts not sent yet to USEROPS_ALERT_FILE / USEROPS_ALERT_WEBHOOK_URL and "
+        "record them in ops.alerts (what the Dagster sensor does)",
+    )
 
     demo = commands.add_parser("demo", help="generate sample data, build, summarise")
     _add_paths(demo)
@@ -136,9 +168,13 @@ def _import(args: argparse.Namespace, landing_dir: Path) -> int:
 
 
 def _generate(args: argparse.Namespace, landing_dir: Path) -> None:
-    from userops.generate import generate
+    from userops.generate import Incident, generate
 
     end_date = args.end_date or (datetime.now(UTC).date() - timedelta(days=1))
+    try:
+        incident = Incident.parse(args.incident, end_date) if args.incident else None
+    except ValueError as error:
+        raise SystemExit(f"userops generate: {error}") from None
     started = time.perf_counter()
     counts = generate(
         landing_dir,
@@ -147,6 +183,7 @@ def _generate(args: argparse.Namespace, landing_dir: Path) -> None:
         end_date=end_date,
         seed=args.seed,
         bad_row_share=args.bad_row_share,
+        incident=incident,
     )
     seconds = time.perf_counter() - started
     print(f"Generated {sum(counts.values()):,} rows in {seconds:.1f} s into {landing_dir}:")
@@ -243,6 +280,45 @@ def _summary(warehouse: Path) -> None:
     print(format_summary(layer_row_counts(warehouse), warehouse))
 
 
+def _report(warehouse: Path, output: Path | None, *, if_missing: bool = False) -> None:
+    from userops.report import default_report_path, write_report
+
+    existing = output or default_report_path(warehouse)
+    if if_missing and existing.exists():
+        print(f"Report: {existing.resolve()} ({existing.stat().st_size / 1e6:.1f} MB)")
+        return
+    try:
+        report = write_report(warehouse, output)
+    except FileNotFoundError as error:
+        raise SystemExit(f"userops report: {error}") from None
+    print(
+        f"Report: {report.path} ({report.bytes / 1e6:.1f} MB, {len(report.rendered)} charts, "
+        f"{report.seconds:.1f} s)"
+    )
+    for key, reason in report.empty.items():
+        print(f"  {key}: {reason}")
+
+
+def _alerts(warehouse: Path, days: int, notify: bool) -> None:
+    from userops.alerts import configured_sinks, notify_new_alerts, read_alerts
+
+    if not warehouse.exists():
+        raise SystemExit(f"userops alerts: no warehouse at {warehouse}: build it first")
+    alerts = read_alerts(warehouse)
+    if not alerts:
+        print("No metric alerts.")
+        return
+    since = alerts[0]["metric_date"] - timedelta(days=days - 1)
+    recent = [alert for alert in alerts if alert["metric_date"] >= since]
+    print(f"{len(recent)} metric alerts since {since} ({len(alerts)} in all):")
+    for alert in recent:
+        print(f"  {alert.message()}")
+    if notify:
+        sinks = configured_sinks()
+        sent = notify_new_alerts(warehouse, sinks, since=since)
+        print(f"Sent {len(sent)} new alerts to {', '.join(sinks) or 'ops.alerts only'}.")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     landing_dir = (args.landing_dir or default_landing_dir()).resolve()
@@ -265,6 +341,10 @@ def main(argv: list[str] | None = None) -> int:
         from userops.semantic import run_mf
 
         return run_mf([arg for arg in args.mf_args if arg != "--"], warehouse)
+    elif args.command == "report":
+        _report(warehouse, args.output, if_missing=args.if_missing)
+    elif args.command == "alerts":
+        _alerts(warehouse, args.days, args.notify)
     elif args.command == "demo":
         _generate(args, landing_dir)
         code = _build(landing_dir, warehouse, [], serving_dir=args.serving_dir)

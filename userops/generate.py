@@ -608,8 +608,11 @@ def _day_sessions(rng: np.random.Generator, d: int, pop: Population, win: Window
     )
 
 
-def _funnel_counts(rng: np.random.Generator, s: _Sessions, pop: Population) -> np.ndarray:
-    """(event type, session) -> how many events of that type the session has."""
+def _funnel_counts(
+    rng: np.random.Generator, s: _Sessions, pop: Population, pay_factor: np.ndarray | float = 1.0
+) -> np.ndarray:
+    """(event type, session) -> how many events of that type the session has. `pay_factor`
+    scales each session's chance to pay (an injected incident, see Incident)."""
     u, n = s.user, len(s.user)
     regular = ~s.is_signup
     counts = np.zeros((len(EVENT_NAMES), n), np.int64)
@@ -628,7 +631,7 @@ def _funnel_counts(rng: np.random.Generator, s: _Sessions, pop: Population) -> n
     counts[EV_CHECKOUT] = has_checkout
     # Coupon-dependent users mostly only pay when they grabbed a coupon in the session.
     coupon_mult = np.where(counts[EV_COUPON] > 0, 1.25, 0.45)
-    pay_p = pop.p_pay[u] * np.where(pop.coupon_dep[u], coupon_mult, 1.0)
+    pay_p = pop.p_pay[u] * np.where(pop.coupon_dep[u], coupon_mult, 1.0) * pay_factor
     counts[EV_PAY] = has_checkout & (rng.random(n) < np.minimum(pay_p, 0.98))
     counts[EV_SHARE] = rng.random(n) < 0.04
     return counts
@@ -770,12 +773,19 @@ def _event_properties(
 
 
 def _simulate_day(
-    d: int, pop: Population, cat: Catalog, win: Window, seed: int, ids: _Counters
+    d: int,
+    pop: Population,
+    cat: Catalog,
+    win: Window,
+    seed: int,
+    ids: _Counters,
+    incident: Incident | None = None,
 ) -> dict[str, tuple[pa.Table, np.ndarray]]:
     """All events, orders and items of business day d, each with its UTC partition index."""
     rng = np.random.default_rng([seed, _STREAM_DAY, d])
     sessions = _day_sessions(rng, d, pop, win)
-    counts = _funnel_counts(rng, sessions, pop)
+    pay_factor = _incident_pay_factor(incident, d, sessions, pop, win)
+    counts = _funnel_counts(rng, sessions, pop, pay_factor)
     ev_sess, ev_type, ev_us = _expand_sessions(rng, sessions, counts)
     if d == win.days - 1:
         ev_us = _fit_into_window(ev_sess, ev_us, sessions.start_us, win)
@@ -1243,6 +1253,7 @@ def _write_tables(
     users: int,
     bad_row_share: float,
     writer: _BackgroundWriter,
+    incident: Incident | None = None,
 ) -> tuple[dict[str, _Sink], Population]:
     """Simulate and write every landing table; returns the sinks (counts) and the population."""
     sinks = {name: _Sink(name, writer, landing_dir, win, seed, bad_row_share) for name in TABLES}
@@ -1258,13 +1269,72 @@ def _write_tables(
 
     counters = _Counters()
     for d in range(win.days):
-        for name, (table, part) in _simulate_day(d, pop, cat, win, seed, counters).items():
+        day_tables = _simulate_day(d, pop, cat, win, seed, counters, incident)
+        for name, (table, part) in day_tables.items():
             sinks[name].add(table, part)
             # Business day d reaches into UTC day d at most, so UTC days < d are complete.
             sinks[name].flush_through(d - 1)
     for name in ("events", "orders", "order_items"):
         sinks[name].flush_through(last)
     return sinks, pop
+
+
+# ============================================================================ incidents
+@dataclass(frozen=True)
+class Incident:
+    """A known incident to inject (for alert tests and demos): on business day `day`, the
+    chance that a session of a user acquired through `channel` ends in a payment is multiplied
+    by `pay_factor` (0.5 = that channel's conversion halves). Nothing else changes: the random
+    draws are the same, so every other day's behaviour is identical to the data without it."""
+
+    channel: str
+    day: date
+    pay_factor: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.channel not in CHANNELS:
+            raise ValueError(f"incident channel must be one of {', '.join(CHANNELS)}")
+        if not 0.0 <= self.pay_factor <= 1.0:
+            raise ValueError("incident pay_factor must be in [0, 1]")
+
+    @classmethod
+    def parse(cls, text: str, end_date: date) -> Incident:
+        """CHANNEL:DAY[:FACTOR]; DAY is YYYY-MM-DD, `last` (end_date) or -N (N days before
+        end_date). E.g. paid_search:2026-11-20:0.5, organic:last:0.3."""
+        parts = text.split(":")
+        if len(parts) not in (2, 3):
+            raise ValueError(f"incident {text!r}: expected CHANNEL:DAY[:FACTOR]")
+        try:
+            factor = float(parts[2]) if len(parts) == 3 else 0.5
+            if parts[1] == "last":
+                day = end_date
+            elif parts[1].startswith("-"):
+                day = end_date - timedelta(days=int(parts[1][1:]))
+            else:
+                day = date.fromisoformat(parts[1])
+        except ValueError:
+            raise ValueError(
+                f"incident {text!r}: DAY must be YYYY-MM-DD, last or -N and FACTOR a number"
+            ) from None
+        return cls(parts[0], day, factor)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "channel": self.channel,
+            "day": self.day.isoformat(),
+            "pay_factor": self.pay_factor,
+            "metric": "paying_rate",
+            "dimension": "acquisition_channel",
+        }
+
+
+def _incident_pay_factor(
+    incident: Incident | None, d: int, sessions: _Sessions, pop: Population, win: Window
+) -> np.ndarray | float:
+    if incident is None or win.start + timedelta(days=d) != incident.day:
+        return 1.0
+    hit = pop.channel[sessions.user] == CHANNELS.index(incident.channel)
+    return np.where(hit, incident.pay_factor, 1.0)
 
 
 # ============================================================================ entry point
@@ -1277,9 +1347,12 @@ def generate(
     seed: int = 42,
     bad_row_share: float = 0.01,
     ground_truth_dir: Path | None = None,
+    incident: Incident | None = None,
 ) -> dict[str, int]:
     """Write the five landing tables under landing_dir (<table>/dt=YYYY-MM-DD/part-0.parquet) for
     `days` days ending on end_date (inclusive). Returns rows written per table (bad rows included).
+    `incident` injects a known drop in one channel's conversion on one day (ground truth in
+    incident.json).
     """
     if users < 1 or days < 1:
         raise ValueError("users and days must be positive")
@@ -1295,7 +1368,7 @@ def generate(
         shutil.rmtree(landing_dir / name, ignore_errors=True)
     writer = _BackgroundWriter()
     try:
-        sinks, pop = _write_tables(landing_dir, win, seed, users, bad_row_share, writer)
+        sinks, pop = _write_tables(landing_dir, win, seed, users, bad_row_share, writer, incident)
     finally:
         writer.close()
 
@@ -1306,4 +1379,9 @@ def generate(
     defects = {name: {r: sinks[name].defects.get(r, 0) for r in REASONS} for name in TABLES}
     defects["events"]["unknown_event_name"] = sinks["events"].defects.get("unknown_event_name", 0)
     (truth_dir / "injected_defects.json").write_text(json.dumps(defects, indent=2) + "\n")
+    incident_file = truth_dir / "incident.json"
+    if incident is None:
+        incident_file.unlink(missing_ok=True)
+    else:
+        incident_file.write_text(json.dumps(incident.as_dict(), indent=2) + "\n")
     return {name: sinks[name].rows for name in TABLES}

@@ -125,7 +125,12 @@ def test_definitions_expose_assets_checks_schedules_and_sensors(location: Locati
     assert {sensor.name for sensor in repository.sensor_defs} == {
         "landing_files_sensor",
         "run_failure_log_sensor",
+        "alert_notification_sensor",
     }
+    # One alert check per daily catalogue metric, on the alerts mart, never blocking.
+    alert_checks = {name for asset, name in checks if asset == "alerts" and "no_alert_" in name}
+    assert {"no_alert_dau", "no_alert_gmv", "no_alert_paying_rate"} <= alert_checks
+    assert "report" in keys
     daily = graph.get(AssetKey([DAILY_MODEL]))
     assert daily.partitions_def.timezone == "Asia/Shanghai"
     assert daily.backfill_policy.max_partitions_per_run is None  # single run per backfill
@@ -485,3 +490,42 @@ def test_landing_observation_versions_follow_the_file_listing(
     assert second["landing/orders"][0] != first["landing/orders"][0]
     assert second["landing/orders"][1]["latest_partition"] == "2026-06-30"
     assert second["landing/events"][0] == first["landing/events"][0]
+
+
+@pytest.mark.skipif(__import__("report_page").CHROMIUM is None, reason="chromium is not installed")
+def test_report_asset_renders_every_chart_in_chromium(location: Location, full_run: Any) -> None:
+    """The run's report asset: its metadata links the page, which opens in headless Chromium
+    with no console error and draws every chart the sample can fill (value cohorts and paths
+    when their marts exist); screenshots go to test-artifacts/report/."""
+    from report_page import artifacts_dir, check_report
+
+    from userops.report import default_report_path
+
+    (materialization,) = [
+        event.materialization
+        for event in full_run.get_asset_materialization_events()
+        if event.asset_key.to_user_string() == "report"
+    ]
+    path = Path(materialization.metadata["path"].value)
+    assert path == default_report_path(location.warehouse_path)
+    assert materialization.metadata["open"].value == path.as_uri()
+    assert "<script src=" not in path.read_text()
+    page = check_report(path, artifacts_dir("report"))
+    assert page.console_errors == []
+    assert page.remote_requests == []  # no network needed: the page asked for nothing else
+    expected = {
+        "north_star",
+        "retention",
+        "layers",
+        "migrations",
+        "funnels",
+        "dau_waterfall",
+        "churn",
+        "audiences",
+        "quality",
+    }
+    assert expected <= set(page.charts), page.empty_sections
+    for key, drawn in page.charts.items():
+        assert drawn["traces"] > 0 and drawn["points"] > 0 and drawn["marks"] > 0, (key, drawn)
+    assert set(page.empty_sections) <= {"ltv", "paths"}
+    assert len(page.screenshots) == len(page.sections)
