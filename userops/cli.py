@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import glob
 import json
+import os
 import signal
 import sys
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from userops.paths import default_landing_dir, default_warehouse_path
+from userops.paths import PROJECT_DIR, default_landing_dir, default_warehouse_path
+from userops.warehouse import WarehouseUnavailable
 
 
 def _add_paths(parser: argparse.ArgumentParser, *, warehouse: bool = True) -> None:
@@ -68,7 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
     publish = commands.add_parser("publish", help="publish the marts to the read-only serving copy")
     _add_paths(publish)
 
-    summary = commands.add_parser("summary", help="rows per layer of the last build")
+    summary = commands.add_parser(
+        "summary",
+        help="latest day's headline numbers, rows staged and quarantined, rows per layer",
+    )
     _add_paths(summary)
 
     demo = commands.add_parser("demo", help="generate sample data, build, summarise")
@@ -128,6 +134,82 @@ def _build(landing_dir: Path, warehouse: Path, extra: list[str], *, publish: boo
     return 128 - result.returncode if result.returncode < 0 else result.returncode
 
 
+def input_problem(landing_dir: Path, warehouse: Path) -> str | None:
+    """What would make a build fail before it does any work, as one line (None: nothing).
+    Checked before dbt starts: a missing mandatory table otherwise surfaces only after every
+    model that does not read it has run, and a locked warehouse under dbt's traceback."""
+    from userops.quality.settings import landing_glob, mandatory_tables, missing_mandatory_message
+    from userops.warehouse import check_writable
+
+    for table in mandatory_tables():
+        if not glob.glob(landing_glob(landing_dir, table)):
+            message = missing_mandatory_message(landing_dir, table)
+            if not landing_dir.exists():
+                message += f" (The landing folder {landing_dir} does not exist.)"
+            return message
+    try:
+        check_writable(warehouse)
+    except WarehouseUnavailable as error:
+        return str(error)
+    return None
+
+
+def _run_results(extra: list[str]) -> Path:
+    """dbt's run_results.json of a build with these extra arguments."""
+    target = os.environ.get("DBT_TARGET_PATH", "target")
+    if "--target-path" in extra[:-1]:
+        target = extra[extra.index("--target-path") + 1]
+    return (PROJECT_DIR / target / "run_results.json").resolve()
+
+
+def built_in_this_run(model: str, run_results: Path, since: float) -> bool:
+    """Whether dbt built `model` successfully in the run that started at `since` (epoch s)."""
+    try:
+        if run_results.stat().st_mtime < since:
+            return False
+        results = json.loads(run_results.read_text())["results"]
+    except (OSError, ValueError, KeyError):
+        return False
+    return any(
+        result.get("unique_id", "").startswith("model.")
+        and result["unique_id"].endswith(f".{model}")
+        and result.get("status") == "success"
+        for result in results
+    )
+
+
+def _print_landing(warehouse: Path) -> None:
+    from userops.summary import format_landing, read_landing
+
+    try:
+        print("\n".join(["", *format_landing(read_landing(warehouse))]))
+    except WarehouseUnavailable as error:  # the build's own outcome matters more
+        print(f"(no landing report: {error})", file=sys.stderr)
+
+
+def _checked_build(
+    landing_dir: Path,
+    warehouse: Path,
+    extra: list[str],
+    *,
+    publish: bool = True,
+    report_landing: bool = True,
+) -> int:
+    """Check the inputs, build, then say what got in: after a build that passed, and after one
+    that failed once marts.landing_row_accounting was built (e.g. a quarantine test failed)."""
+    problem = input_problem(landing_dir, warehouse)
+    if problem:
+        print(f"userops build: {problem}", file=sys.stderr)
+        return 1
+    started = time.time()
+    code = _build(landing_dir, warehouse, extra, publish=publish)
+    if report_landing and (
+        code == 0 or built_in_this_run("landing_row_accounting", _run_results(extra), started)
+    ):
+        _print_landing(warehouse)
+    return code
+
+
 def _report_failed_build(returncode: int, *, publish: bool) -> None:
     import duckdb
 
@@ -166,13 +248,21 @@ def _publish(warehouse: Path) -> None:
 
 
 def _summary(warehouse: Path) -> None:
-    from userops.summary import format_summary, layer_row_counts
+    from userops.summary import format_summary, read_summary
 
-    print(format_summary(layer_row_counts(warehouse), warehouse))
+    print(format_summary(read_summary(warehouse), warehouse))
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    try:
+        return _run(args)
+    except WarehouseUnavailable as error:
+        print(f"userops {args.command}: {error}", file=sys.stderr)
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
     landing_dir = (args.landing_dir or default_landing_dir()).resolve()
     warehouse = (getattr(args, "warehouse", None) or default_warehouse_path()).resolve()
 
@@ -191,14 +281,14 @@ def main(argv: list[str] | None = None) -> int:
         )
     elif args.command == "build":
         extra = [arg for arg in args.dbt_args if arg != "--"]
-        return _build(landing_dir, warehouse, extra, publish=not args.no_publish)
+        return _checked_build(landing_dir, warehouse, extra, publish=not args.no_publish)
     elif args.command == "publish":
         _publish(warehouse)
     elif args.command == "summary":
         _summary(warehouse)
     elif args.command == "demo":
         _generate(args, landing_dir)
-        code = _build(landing_dir, warehouse, [])
+        code = _checked_build(landing_dir, warehouse, [], report_landing=False)
         if code != 0:
             print("dbt build failed; see the log above.", file=sys.stderr)
             return code
