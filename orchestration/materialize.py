@@ -30,7 +30,13 @@ def print_failed_checks(result: ExecuteInProcessResult) -> None:
         landing_dir=default_landing_dir(),
         run_id=result.run_id,
     )
-    if text := format_report(report):
+    # A check that passed without judging says so in its metadata (compared = false).
+    notes = [
+        f"{e.asset_key.to_user_string()}:{e.check_name} {e.description or ''}"
+        for e in result.get_asset_check_evaluations()
+        if e.passed and getattr(e.metadata.get("compared"), "value", None) is False
+    ]
+    if text := format_report(report, notes):
         print(text)
 
 

@@ -96,6 +96,7 @@ def recency_comparison(
         test_rows=int(metrics["test_rows"]),
         test_churned=int(metrics["test_churned_rows"]),
         min_train_rows=config.min_train_rows,
+        refit_rows=int(metrics["refit_rows"]),
     )
     return comparison, model, recency
 
@@ -139,6 +140,7 @@ def churn_model(context: AssetExecutionContext, churn_store: ChurnStore) -> Mate
         "train_cutoffs": ", ".join(str(c) for c in result.split.train_cutoffs),
         "train_rows": int(result.metrics["train_rows"]),
         "test_rows": int(result.metrics["test_rows"]),
+        "refit_rows": int(result.metrics["refit_rows"]),
         "test_churn_rate": float(result.metrics["test_churn_rate"]),
         "evaluation": MetadataValue.md(evaluation_markdown(result.evaluations)),
     }

@@ -148,12 +148,16 @@ def test_recency_comparison_needs_the_rows_the_trees_need() -> None:
     # because it cannot split, and that is no finding about the model.
     small = compare_with_recency(
         0.5, 0.73, train_rows=121, train_churned=20, test_rows=987, test_churned=273,
-        min_train_rows=560,
+        min_train_rows=560, refit_rows=2757,
     )  # fmt: skip
     assert not small.compared and small.passed
     assert "121 training rows (20 churned), 987 test rows (273 churned)" in small.message
     assert "at least 560 training rows" in small.message
     assert "model ROC AUC 0.500, recency 0.730" in small.message
+    # The scores do not come from the 121-row model but from the refit on every labelled row.
+    assert small.message.endswith(
+        "The scores come from the model refit on all 2,757 labelled rows."
+    )
     one_class = compare_with_recency(
         0.6, 0.7, train_rows=600, train_churned=0, test_rows=100, test_churned=10,
         min_train_rows=560,
@@ -308,6 +312,7 @@ def test_churn_assets_materialize_with_passing_checks(materialized: Materialized
     if train_rows < ChurnConfig().min_train_rows:
         assert materialized.checks["churn_model_beats_recency_baseline"]
         assert description.startswith("Not compared")
+        assert f"refit on all {int(model_meta['refit_rows']):,} labelled rows" in description
     else:
         assert materialized.checks["churn_model_beats_recency_baseline"] == (
             model_auc >= recency_auc

@@ -411,6 +411,10 @@ def test_landing_warnings_on_generated_data_are_the_injected_rows(
     assert "Expected: 5 landing check(s) warn about the bad rows the generator injects" in text
     assert "--bad-row-share" in text and "injected_defects.json" in text
     assert "Failed checks (1):\n  failed check churn_model:" in text
+    noted = format_report(report, ["churn_model:churn_model_beats_recency_baseline Not compared"])
+    assert noted.endswith(
+        "Passed without comparing:\n  churn_model:churn_model_beats_recency_baseline Not compared"
+    )
 
     # The same warnings without the generator's counts, or on a different run: real failures.
     elsewhere = tmp_path / "imported" / "landing"

@@ -95,6 +95,7 @@ def compare_with_recency(
     test_rows: int,
     test_churned: int,
     min_train_rows: int,
+    refit_rows: int | None = None,
 ) -> BaselineComparison:
     """Compare held-out ROC AUCs only when the model could be trained as configured and both
     classes occur; otherwise pass with a note that says why nothing was compared."""
@@ -111,7 +112,12 @@ def compare_with_recency(
             "rows (max_leaf_nodes x min_samples_leaf of the gradient boosting settings); with "
             f"fewer the model cannot grow its trees and its AUC says nothing ({aucs}). "
             "Generate more users or more days (every churn_cutoff_step_days beyond two label "
-            "windows adds a training cutoff).",
+            "windows adds a training cutoff)."
+            + (
+                f" The scores come from the model refit on all {refit_rows:,} labelled rows."
+                if refit_rows is not None
+                else ""
+            ),
         )
     if min(train_churned, train_rows - train_churned, test_churned, test_rows - test_churned) < 1:
         return BaselineComparison(

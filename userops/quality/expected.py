@@ -161,7 +161,9 @@ def classify(
     return CheckReport(expected, real, injected_defects_file(landing_dir) if defects else None)
 
 
-def format_report(report: CheckReport) -> str:
+def format_report(report: CheckReport, notes: Sequence[str] = ()) -> str:
+    """The failed checks in two groups, then notes on checks that passed without judging
+    (e.g. too little data for the churn comparison)."""
     lines = []
     if report.expected:
         lines.append(
@@ -176,4 +178,7 @@ def format_report(report: CheckReport) -> str:
         lines += [f"  failed check {check.line()}" for check in report.failed]
     elif report.expected:
         lines.append("No other check failed.")
+    if notes:
+        lines.append("Passed without comparing:")
+        lines += [f"  {note}" for note in notes]
     return "\n".join(lines)
