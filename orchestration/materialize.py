@@ -9,7 +9,35 @@ import argparse
 import sys
 import warnings
 
-from dagster import DagsterInstance
+from dagster import DagsterInstance, ExecuteInProcessResult
+
+
+def print_failed_checks(result: ExecuteInProcessResult) -> None:
+    """Failed checks, with the warnings about the generator's deliberate bad rows set apart."""
+    from userops.paths import default_landing_dir, default_warehouse_path
+    from userops.quality.expected import FailedCheck, classify, format_report
+
+    failed = [
+        FailedCheck(
+            e.asset_key.to_user_string(), e.check_name, e.severity.value, e.description or ""
+        )
+        for e in result.get_asset_check_evaluations()
+        if not e.passed
+    ]
+    report = classify(
+        failed,
+        warehouse=default_warehouse_path(),
+        landing_dir=default_landing_dir(),
+        run_id=result.run_id,
+    )
+    # A check that passed without judging says so in its metadata (compared = false).
+    notes = [
+        f"{e.asset_key.to_user_string()}:{e.check_name} {e.description or ''}"
+        for e in result.get_asset_check_evaluations()
+        if e.passed and getattr(e.metadata.get("compared"), "value", None) is False
+    ]
+    if text := format_report(report, notes):
+        print(text)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,15 +83,9 @@ def main(argv: list[str] | None = None) -> int:
         instance=DagsterInstance.get(),
         raise_on_error=False,
     )
-    failed_checks = [
-        f"{e.asset_key.to_user_string()}:{e.check_name} [{e.severity.value}] {e.description}"
-        for e in result.get_asset_check_evaluations()
-        if not e.passed
-    ]
     materialized = len(result.get_asset_materialization_events())
     print(f"Dagster run {result.run_id} for {partition}: {materialized} materializations")
-    for line in failed_checks:
-        print(f"  failed check {line[:300]}")
+    print_failed_checks(result)
     if not result.success:
         print("The run failed; see the log above or `make dagster`.", file=sys.stderr)
         return 1

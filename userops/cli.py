@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import glob
 import json
+import os
 import signal
 import sys
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from userops.paths import default_landing_dir, default_warehouse_path
+from userops.paths import PROJECT_DIR, default_landing_dir, default_warehouse_path
+from userops.warehouse import WarehouseUnavailable
 
 
 def _add_paths(parser: argparse.ArgumentParser, *, warehouse: bool = True) -> None:
@@ -93,7 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_paths(publish)
     _add_serving_dir(publish)
 
-    summary = commands.add_parser("summary", help="rows per layer of the last build")
+    summary = commands.add_parser(
+        "summary",
+        help="latest day's headline numbers, rows staged and quarantined, rows per layer",
+    )
     _add_paths(summary)
 
     report = commands.add_parser("report", help="write the HTML report of the marts")
@@ -220,6 +226,83 @@ def _build(
     return 128 - result.returncode if result.returncode < 0 else result.returncode
 
 
+def input_problem(landing_dir: Path, warehouse: Path) -> str | None:
+    """What would make a build fail before it does any work, as one line (None: nothing).
+    Checked before dbt starts: a missing mandatory table otherwise surfaces only after every
+    model that does not read it has run, and a locked warehouse under dbt's traceback."""
+    from userops.quality.settings import landing_glob, mandatory_tables, missing_mandatory_message
+    from userops.warehouse import check_writable
+
+    for table in mandatory_tables():
+        if not glob.glob(landing_glob(landing_dir, table)):
+            message = missing_mandatory_message(landing_dir, table)
+            if not landing_dir.exists():
+                message += f" (The landing folder {landing_dir} does not exist.)"
+            return message
+    try:
+        check_writable(warehouse)
+    except WarehouseUnavailable as error:
+        return str(error)
+    return None
+
+
+def _run_results(extra: list[str]) -> Path:
+    """dbt's run_results.json of a build with these extra arguments."""
+    target = os.environ.get("DBT_TARGET_PATH", "target")
+    if "--target-path" in extra[:-1]:
+        target = extra[extra.index("--target-path") + 1]
+    return (PROJECT_DIR / target / "run_results.json").resolve()
+
+
+def built_in_this_run(model: str, run_results: Path, since: float) -> bool:
+    """Whether dbt built `model` successfully in the run that started at `since` (epoch s)."""
+    try:
+        if run_results.stat().st_mtime < since:
+            return False
+        results = json.loads(run_results.read_text())["results"]
+    except (OSError, ValueError, KeyError):
+        return False
+    return any(
+        result.get("unique_id", "").startswith("model.")
+        and result["unique_id"].endswith(f".{model}")
+        and result.get("status") == "success"
+        for result in results
+    )
+
+
+def _print_landing(warehouse: Path) -> None:
+    from userops.summary import format_landing, read_landing
+
+    try:
+        print("\n".join(["", *format_landing(read_landing(warehouse))]))
+    except WarehouseUnavailable as error:  # the build's own outcome matters more
+        print(f"(no landing report: {error})", file=sys.stderr)
+
+
+def _checked_build(
+    landing_dir: Path,
+    warehouse: Path,
+    extra: list[str],
+    *,
+    publish: bool = True,
+    report_landing: bool = True,
+    serving_dir: Path | None = None,
+) -> int:
+    """Check the inputs, build, then say what got in: after a build that passed, and after one
+    that failed once marts.landing_row_accounting was built (e.g. a quarantine test failed)."""
+    problem = input_problem(landing_dir, warehouse)
+    if problem:
+        print(f"userops build: {problem}", file=sys.stderr)
+        return 1
+    started = time.time()
+    code = _build(landing_dir, warehouse, extra, publish=publish, serving_dir=serving_dir)
+    if report_landing and (
+        code == 0 or built_in_this_run("landing_row_accounting", _run_results(extra), started)
+    ):
+        _print_landing(warehouse)
+    return code
+
+
 def _report_failed_build(
     returncode: int, *, publish: bool, warehouse: Path, serving_dir: Path | None = None
 ) -> None:
@@ -275,9 +358,9 @@ def _publish(warehouse: Path, serving_dir: Path | None = None, *, command: str =
 
 
 def _summary(warehouse: Path) -> None:
-    from userops.summary import format_summary, layer_row_counts
+    from userops.summary import format_summary, read_summary
 
-    print(format_summary(layer_row_counts(warehouse), warehouse))
+    print(format_summary(read_summary(warehouse), warehouse))
 
 
 def _report(warehouse: Path, output: Path | None, *, if_missing: bool = False) -> None:
@@ -321,6 +404,14 @@ def _alerts(warehouse: Path, days: int, notify: bool) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    try:
+        return _run(args)
+    except WarehouseUnavailable as error:
+        print(f"userops {args.command}: {error}", file=sys.stderr)
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
     landing_dir = (args.landing_dir or default_landing_dir()).resolve()
     warehouse = (getattr(args, "warehouse", None) or default_warehouse_path()).resolve()
 
@@ -330,8 +421,12 @@ def main(argv: list[str] | None = None) -> int:
         return _import(args, landing_dir)
     elif args.command == "build":
         extra = [arg for arg in args.dbt_args if arg != "--"]
-        return _build(
-            landing_dir, warehouse, extra, publish=not args.no_publish, serving_dir=args.serving_dir
+        return _checked_build(
+            landing_dir,
+            warehouse,
+            extra,
+            publish=not args.no_publish,
+            serving_dir=args.serving_dir,
         )
     elif args.command == "publish":
         return _publish(warehouse, args.serving_dir)
@@ -347,9 +442,11 @@ def main(argv: list[str] | None = None) -> int:
         _alerts(warehouse, args.days, args.notify)
     elif args.command == "demo":
         _generate(args, landing_dir)
-        code = _build(landing_dir, warehouse, [], serving_dir=args.serving_dir)
+        code = _checked_build(
+            landing_dir, warehouse, [], report_landing=False, serving_dir=args.serving_dir
+        )
         if code != 0:
-            print("dbt build failed; see the log above.", file=sys.stderr)
+            print("userops demo: the build or its publication failed (see above).", file=sys.stderr)
             return code
         _summary(warehouse)
     return 0

@@ -21,7 +21,12 @@ from conftest import Build
 from userops.churn import artefacts, bgnbd, pipeline
 from userops.churn.config import ChurnConfig, config_from_vars, dbt_vars
 from userops.churn.dataset import FEATURES, time_split
-from userops.churn.evaluation import calibration_table, lift_top_fraction, score_metrics
+from userops.churn.evaluation import (
+    calibration_table,
+    compare_with_recency,
+    lift_top_fraction,
+    score_metrics,
+)
 from userops.dbt import run_dbt
 
 CHURN_VARS = {"churn_label_window_days": 14, "churn_cutoff_step_days": 7}
@@ -135,6 +140,59 @@ def test_score_problems_catch_invalid_scores() -> None:
     ]
 
 
+def test_recency_comparison_needs_the_rows_the_trees_need() -> None:
+    config = ChurnConfig()
+    # 7 leaves of at least 80 rows: below 560 rows a tree cannot grow as configured.
+    assert config.min_train_rows == config.max_leaf_nodes * config.min_samples_leaf == 560
+    # README's small demo (2,000 users x 60 days): 121 training rows; the model loses to recency
+    # because it cannot split, and that is no finding about the model.
+    small = compare_with_recency(
+        0.5, 0.73, train_rows=121, train_churned=20, test_rows=987, test_churned=273,
+        min_train_rows=560, refit_rows=2757,
+    )  # fmt: skip
+    assert not small.compared and small.passed
+    assert "121 training rows (20 churned), 987 test rows (273 churned)" in small.message
+    assert "at least 560 training rows" in small.message
+    assert "model ROC AUC 0.500, recency 0.730" in small.message
+    # The scores do not come from the 121-row model but from the refit on every labelled row.
+    assert small.message.endswith(
+        "The scores come from the model refit on all 2,757 labelled rows."
+    )
+    one_class = compare_with_recency(
+        0.6, 0.7, train_rows=600, train_churned=0, test_rows=100, test_churned=10,
+        min_train_rows=560,
+    )  # fmt: skip
+    assert not one_class.compared and one_class.passed
+    worse = compare_with_recency(
+        0.85, 0.86, train_rows=600, train_churned=150, test_rows=400, test_churned=100,
+        min_train_rows=560,
+    )  # fmt: skip
+    assert worse.compared and not worse.passed and "worse" in worse.message
+    tie = compare_with_recency(
+        0.86, 0.86, train_rows=560, train_churned=150, test_rows=400, test_churned=100,
+        min_train_rows=560,
+    )  # fmt: skip
+    assert tie.compared and tie.passed
+
+
+def test_below_two_leaves_of_rows_the_model_predicts_one_constant(churn_warehouse: Path) -> None:
+    """Why the floor: 2 x min_samples_leaf - 1 rows leave no split, every user the same score."""
+    from userops.churn.dataset import labels_of, load_dataset
+    from userops.churn.models import ChurnClassifier
+
+    config = ChurnConfig()
+    frame = load_dataset(churn_warehouse)
+    labelled = frame[frame["is_label_complete"]].reset_index(drop=True)
+    assert len(labelled) >= 2 * config.min_samples_leaf
+    few = labelled.iloc[: 2 * config.min_samples_leaf - 1].reset_index(drop=True)
+    assert len(set(labels_of(few))) == 2
+    scores = ChurnClassifier(config).fit(few, labels_of(few)).predict_proba(labelled)
+    assert len(np.unique(scores)) == 1
+    enough = labelled.iloc[: 2 * config.min_samples_leaf].reset_index(drop=True)
+    scores = ChurnClassifier(config).fit(enough, labels_of(enough)).predict_proba(labelled)
+    assert len(np.unique(scores)) > 1
+
+
 # ----------------------------------------------------------------------------- time split
 def test_time_split_keeps_training_labels_before_the_test_cutoff() -> None:
     latest = date(2026, 6, 30)
@@ -194,6 +252,7 @@ class Materialized:
     success: bool
     metadata: dict[str, dict[str, object]]
     checks: dict[str, bool]
+    descriptions: dict[str, str]
 
 
 @pytest.fixture(scope="module")
@@ -219,8 +278,10 @@ def materialized(
         }
         for event in result.get_asset_materialization_events()
     }
-    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
-    return Materialized(churn_warehouse, model_dir, result.success, metadata, checks)
+    evaluations = result.get_asset_check_evaluations()
+    checks = {e.check_name: e.passed for e in evaluations}
+    descriptions = {e.check_name: e.description or "" for e in evaluations}
+    return Materialized(churn_warehouse, model_dir, result.success, metadata, checks, descriptions)
 
 
 def test_churn_assets_materialize_with_passing_checks(materialized: Materialized) -> None:
@@ -242,8 +303,20 @@ def test_churn_assets_materialize_with_passing_checks(materialized: Materialized
         materialized.warehouse,
         "select roc_auc from ml.churn_model_evaluations where model_name = 'recency'",
     )
-    assert materialized.checks["churn_model_beats_recency_baseline"] == (model_auc > recency_auc)
     model_meta = materialized.metadata["churn_model"]
+    train_rows, test_rows = int(model_meta["train_rows"]), int(model_meta["test_rows"])
+    description = materialized.descriptions["churn_model_beats_recency_baseline"]
+    assert f"{train_rows:,} training rows" in description
+    assert f"{test_rows:,} test rows" in description
+    assert f"model ROC AUC {model_auc:.3f}, recency {recency_auc:.3f}" in description
+    if train_rows < ChurnConfig().min_train_rows:
+        assert materialized.checks["churn_model_beats_recency_baseline"]
+        assert description.startswith("Not compared")
+        assert f"refit on all {int(model_meta['refit_rows']):,} labelled rows" in description
+    else:
+        assert materialized.checks["churn_model_beats_recency_baseline"] == (
+            model_auc >= recency_auc
+        )
     assert "| gradient_boosting |" in str(model_meta["evaluation"])
     version = model_meta["model_version"]
     folder = materialized.model_dir / "churn" / str(version)

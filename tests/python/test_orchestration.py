@@ -197,6 +197,31 @@ def test_every_check_result_is_written_to_data_quality_results(
     assert not freshness.passed.all()
 
 
+def test_run_output_sets_the_injected_rows_apart(
+    location: Location, full_run: Any, capsys: pytest.CaptureFixture
+) -> None:
+    """make demo's closing lines: the landing warnings the generator's bad rows cause are listed
+    as expected (matched to ground_truth/injected_defects.json), every other failed check as a
+    failure. Runs before the tests below change the landing files."""
+    from orchestration.materialize import print_failed_checks
+
+    print_failed_checks(full_run)
+    expected, _, failed = capsys.readouterr().out.partition("Failed checks")
+    evaluations = [e for e in full_run.get_asset_check_evaluations() if not e.passed]
+    landing = [
+        e.asset_key.to_user_string() for e in evaluations if e.check_name == "gx_landing_suite"
+    ]
+    assert landing and expected.startswith(f"Expected: {len(landing)} landing check(s) warn")
+    for key in landing:
+        assert f"\n  {key}: " in expected and f"{key}:gx_landing_suite" not in failed
+    others = [e for e in evaluations if e.check_name != "gx_landing_suite"]
+    assert {e.check_name for e in others} >= {"dbt_source_freshness"}  # fails on purpose
+    for evaluation in others:
+        assert f"failed check {evaluation.asset_key.to_user_string()}:{evaluation.check_name}" in (
+            failed
+        )
+
+
 def _ghost_rows(warehouse: Path, days: list[str]) -> None:
     with duckdb.connect(str(warehouse)) as connection:
         for day in days:

@@ -36,6 +36,14 @@ class ChurnConfig:
                 f"medium={self.risk_medium_threshold}, high={self.risk_high_threshold}"
             )
 
+    @property
+    def min_train_rows(self) -> int:
+        """Training rows a tree needs to grow all its max_leaf_nodes leaves of min_samples_leaf
+        rows each. Below 2 x min_samples_leaf it cannot split at all and every user gets the
+        same probability; below this the model is not the model the settings describe, so
+        comparing it with a baseline says nothing."""
+        return self.max_leaf_nodes * self.min_samples_leaf
+
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 

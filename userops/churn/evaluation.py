@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -74,3 +75,63 @@ def rank_correlation(scores: np.ndarray, truth: np.ndarray) -> float:
     if known.sum() < 3:
         return math.nan
     return float(spearmanr(scores[known], truth[known]).statistic)
+
+
+@dataclass(frozen=True)
+class BaselineComparison:
+    """Verdict of "the model ranks churners at least as well as recency" on the held-out cutoff."""
+
+    compared: bool  # False: too little data for the comparison to mean anything
+    passed: bool
+    message: str
+
+
+def compare_with_recency(
+    model_auc: float,
+    recency_auc: float,
+    *,
+    train_rows: int,
+    train_churned: int,
+    test_rows: int,
+    test_churned: int,
+    min_train_rows: int,
+    refit_rows: int | None = None,
+) -> BaselineComparison:
+    """Compare held-out ROC AUCs only when the model could be trained as configured and both
+    classes occur; otherwise pass with a note that says why nothing was compared."""
+    sizes = (
+        f"{train_rows:,} training rows ({train_churned:,} churned), {test_rows:,} test rows "
+        f"({test_churned:,} churned)"
+    )
+    aucs = f"model ROC AUC {model_auc:.3f}, recency {recency_auc:.3f}"
+    if train_rows < min_train_rows:
+        return BaselineComparison(
+            False,
+            True,
+            f"Not compared: {sizes}. The comparison needs at least {min_train_rows:,} training "
+            "rows (max_leaf_nodes x min_samples_leaf of the gradient boosting settings); with "
+            f"fewer the model cannot grow its trees and its AUC says nothing ({aucs}). "
+            "Generate more users or more days (every churn_cutoff_step_days beyond two label "
+            "windows adds a training cutoff)."
+            + (
+                f" The scores come from the model refit on all {refit_rows:,} labelled rows."
+                if refit_rows is not None
+                else ""
+            ),
+        )
+    if min(train_churned, train_rows - train_churned, test_churned, test_rows - test_churned) < 1:
+        return BaselineComparison(
+            False,
+            True,
+            f"Not compared: {sizes}; ROC AUC needs churned and retained users in both.",
+        )
+    if model_auc >= recency_auc:
+        return BaselineComparison(
+            True, True, f"Model ranks churners at least as well as recency: {aucs}; {sizes}."
+        )
+    return BaselineComparison(
+        True,
+        False,
+        f"Model ranks churners worse than days since the last active day: {aucs}; {sizes}. "
+        "ml.churn_scores then ranks users no better than recency would.",
+    )

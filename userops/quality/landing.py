@@ -3,16 +3,19 @@
 Read with DuckDB exactly as dbt reads them (same glob, union_by_name), so a check sees the rows
 staging will see. Grading (error blocks the dbt models downstream, warn does not):
 - schema: every file carries the table's required columns -> error;
-- required values present, ids unique, values in range / in their accepted set -> error when the
-  failing share exceeds the dq_max_* var, warning below it (staging quarantines those rows);
+- required values present, ids unique, values in range / in their accepted set (amounts, the
+  order status, city_tier, timestamps between var min_valid_timestamp and max_future_days after
+  now) -> error when the failing share exceeds the dq_max_* var, warning below it (staging
+  quarantines these rows; rule_reasons names the reason codes);
 - event names known to seeds/event_mapping.csv -> error when fewer than dq_min_known_event_share
   of the events are known (a renamed tracking plan), warning for any unknown name;
-- plausibility of optional profile fields (city_tier, birth_year) -> warning only.
+- plausibility of birth_year (staging keeps the row) -> warning only.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -42,6 +45,14 @@ MINIMUMS = {
     "order_items": {"quantity": 1, "unit_price": 0},
     "marketing_spend": {"spend": 0},
 }
+# The timestamp staging range-checks per table (bad_timestamp, macros/landing/quarantine.sql).
+TIMESTAMPS = {
+    "users": "signup_at",
+    "events": "event_time",
+    "orders": "ordered_at",
+    "marketing_spend": "spend_date",
+}
+EARLIEST_BIRTH_YEAR = 1900
 
 
 @dataclass(frozen=True)
@@ -103,7 +114,38 @@ def prepare_rows(table: str, rows: pd.DataFrame) -> pd.DataFrame:
         if column in rows:
             # Text amounts are allowed; unparseable ones are staging's unparseable_value.
             rows[f"{column}_number"] = pd.to_numeric(rows[column], errors="coerce")
+    column = TIMESTAMPS.get(table)
+    if column in rows:
+        # Naive UTC, as staging compares (unparseable text is unparseable_value, not checked here).
+        parsed = pd.to_datetime(rows[column], errors="coerce", utc=True, format="mixed")
+        rows[f"{column}_utc"] = parsed.dt.tz_localize(None)
     return rows
+
+
+def timestamp_bounds(now: datetime | None = None) -> tuple[datetime, datetime]:
+    """Valid timestamps as staging defines them: from var min_valid_timestamp to var
+    max_future_days after now (naive UTC)."""
+    now = now or datetime.now(UTC).replace(tzinfo=None)
+    earliest = datetime.fromisoformat(str(dbt_var("min_valid_timestamp")))
+    return earliest, now + timedelta(days=int(dbt_var("max_future_days")))
+
+
+def rule_reasons(rule_name: str) -> tuple[str, ...]:
+    """The quarantine reasons (and unknown_event_name) that make a landing rule fail: the rows
+    staging sets aside for exactly those reasons. () for rules no quarantine reason matches."""
+    if rule_name.endswith("_not_null"):
+        return ("missing_key", "missing_value")
+    if rule_name.endswith("_unique"):
+        return ("duplicate",)
+    if rule_name == "event_name_known":
+        return ("unknown_event_name",)
+    if rule_name in ("status_accepted", "city_tier_1_to_5"):
+        return ("invalid_value",)
+    if "_at_least_" in rule_name:
+        return ("negative_amount",)
+    if rule_name.endswith("_in_valid_range"):
+        return ("bad_timestamp",)
+    return ()
 
 
 def landing_rules(table: str, columns: set[str]) -> list[Rule]:
@@ -177,25 +219,45 @@ def landing_rules(table: str, columns: set[str]) -> list[Rule]:
                     max_out_of_range,
                 )
             )
+    column = TIMESTAMPS.get(table)
+    if column in columns:
+        earliest, latest = timestamp_bounds()
+        rules.append(
+            Rule(
+                f"{column}_in_valid_range",
+                "expect_column_values_to_be_between",
+                {"column": f"{column}_utc", "min_value": earliest, "max_value": latest},
+                f"{table}.{column} is between min_valid_timestamp {earliest:%Y-%m-%d} and "
+                f"{latest:%Y-%m-%d %H:%M} UTC (now + max_future_days)",
+                max_out_of_range,
+            )
+        )
     if table == "users":
-        # Optional profile fields: implausible values are worth a look, never a stop.
         if "city_tier" in columns:
+            # Staging quarantines a tier outside 1-5 (invalid_value): graded like other ranges.
             rules.append(
                 Rule(
                     "city_tier_1_to_5",
                     "expect_column_values_to_be_between",
                     {"column": "city_tier", "min_value": 1, "max_value": 5},
                     "users.city_tier is between 1 and 5",
-                    None,
+                    max_out_of_range,
                 )
             )
         if "birth_year" in columns:
+            # Optional profile field staging keeps: implausible values are worth a look only.
+            this_year = datetime.now(UTC).year
             rules.append(
                 Rule(
                     "birth_year_plausible",
                     "expect_column_values_to_be_between",
-                    {"column": "birth_year", "min_value": 1900, "max_value": 2030},
-                    "users.birth_year is between 1900 and 2030",
+                    {
+                        "column": "birth_year",
+                        "min_value": EARLIEST_BIRTH_YEAR,
+                        "max_value": this_year,
+                    },
+                    f"users.birth_year is between {EARLIEST_BIRTH_YEAR} and this year "
+                    f"({this_year})",
                     None,
                 )
             )

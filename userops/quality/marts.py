@@ -1,42 +1,44 @@
 """Great Expectations suites on the marts BI reads, built from what exists at run time.
 
-Every mart gets the generic rules (no PII column; `*_rate` / `*_share` columns in [0, 1]: an error
-for the known rates, see is_known_rate, a warning for other names);
+Every mart gets the generic rules (no PII column; every numeric column named as a share,
+`*_rate`, `*_share`, `*_probability`, optionally with a window suffix such as `_28d`, is in
+[0, 1], an error: by the project's naming a column that is not a share must not carry these
+names, see is_share_column);
 some marts get their own invariants when present (table and column names are discovered, so the
 rules switch on when other domains' marts appear):
 - users: user_id unique and not null;
-- landing_row_accounting: raw rows = staged + quarantined for every table; quarantined share
-  above dq_max_null_required_share is a warning;
+- metric_values: the values of the catalogue metrics whose source column is a share (e.g.
+  paying_rate, d7_retention) are in [0, 1] in every breakdown;
+- landing_row_accounting: raw rows = staged + quarantined for every table; the share of a
+  table's raw rows quarantined for one reason above that reason's dq_max_* var is a warning
+  (REASON_THRESHOLD_VARS);
 - user_layers: per as-of date and layer dimension, the users in the layers sum to all users
   (one row per user and date, no user without a layer);
 - retention_cohorts: unbounded ("on or after period N") retained users never increase with the
   period number within a cohort cell.
-All are errors except the quarantine share.
+All are errors except the quarantine shares.
 """
 
 from __future__ import annotations
 
+import csv
+import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import duckdb
 import pandas as pd
 
-from userops.quality.settings import dbt_var
+from userops.paths import PROJECT_DIR
+from userops.quality.settings import reason_threshold
 from userops.quality.validate import CheckOutcome, Rule, run_rules
 
 # Column names that would carry personal data in clear (staging hashes email and phone).
 PII_COLUMNS = ["email", "phone", "phone_number", "mobile", "id_card", "id_number", "ip_address"]
-RATE_SUFFIXES = ("_rate", "_share")
-KNOWN_RATE_SUFFIXES = (
-    "retention_rate",
-    "conversion_rate",
-    "activation_rate",
-    "repurchase_rate",
-    "churn_rate",
-    "paying_rate",
-    "_user_share",
-    "holdout_share",
-)
+# A share by name: <x>_rate, <x>_share, <x>_probability, or the bare word, optionally followed by
+# a window such as _28d (active_day_share_28d). rate_effect or share_count are not shares.
+SHARE_NAME = re.compile(r"(^|_)(rate|share|probability)(_\d+d)?$")
+METRIC_CATALOGUE_CSV = PROJECT_DIR / "seeds" / "metric_catalogue.csv"
 NUMERIC_TYPES = (
     "TINYINT",
     "SMALLINT",
@@ -78,13 +80,12 @@ def _columns(
     ]
 
 
-def is_known_rate(column: str) -> bool:
-    """A share of users or orders by the project's naming (retention_rate, d7_retention_rate,
-    conversion_rate, holdout_share…): outside [0, 1] is an error. Other *_rate / *_share columns
-    may be per-user amounts in some marts (e.g. a metric decomposition), so for them it is only
-    a warning."""
-    name = column.lower()
-    return name in ("rate", "share") or name.endswith(KNOWN_RATE_SUFFIXES)
+def is_share_column(column: str) -> bool:
+    """A share of users, orders or days by the project's naming (retention_rate, holdout_share,
+    churn_probability, active_day_share_28d…): its values must lie in [0, 1]. A per-user amount
+    or any other unbounded value must be named otherwise (metric_change_decompositions calls
+    GMV per buyer a unit value)."""
+    return SHARE_NAME.search(column.lower()) is not None
 
 
 def _is_numeric(data_type: str) -> bool:
@@ -113,9 +114,7 @@ def generic_validations(
         )
     ]
     rates = [
-        name
-        for name, data_type in columns
-        if name.lower().endswith(RATE_SUFFIXES) and _is_numeric(data_type)
+        name for name, data_type in columns if is_share_column(name) and _is_numeric(data_type)
     ]
     if rates:
         selected = ", ".join(f'"{name}"' for name in rates)
@@ -129,8 +128,7 @@ def generic_validations(
                         f"{name}_between_0_and_1",
                         "expect_column_values_to_be_between",
                         {"column": name, "min_value": 0, "max_value": 1},
-                        f"{table}.{name} is a rate in [0, 1]",
-                        0.0 if is_known_rate(name) else None,
+                        f"{table}.{name} is a share in [0, 1]",
                     )
                     for name in rates
                 ],
@@ -163,16 +161,22 @@ def users_validations(connection: duckdb.DuckDBPyConnection, relation: str) -> l
     ]
 
 
+def _relation_exists(connection: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    (count,) = connection.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+        [schema, table],
+    ).fetchone()
+    return bool(count)
+
+
 def accounting_validations(
-    connection: duckdb.DuckDBPyConnection, relation: str
+    connection: duckdb.DuckDBPyConnection, relation: str, schema: str = "marts"
 ) -> list[Validation]:
     frame = connection.execute(
-        "select table_name, raw_rows - staged_rows - quarantined_rows as unaccounted_rows,"
-        " case when raw_rows > 0 then cast(quarantined_rows as double) / raw_rows end"
-        " as quarantined_share"
+        f"select table_name, raw_rows - staged_rows - quarantined_rows as unaccounted_rows"
         f" from {relation}"
     ).df()
-    return [
+    validations = [
         Validation(
             "mart_landing_row_accounting",
             frame,
@@ -183,17 +187,81 @@ def accounting_validations(
                     {"column": "unaccounted_rows", "min_value": 0, "max_value": 0},
                     "raw rows = staged + quarantined rows for every landing table",
                 ),
+            ],
+        )
+    ]
+    if _relation_exists(connection, schema, "quarantined_rows"):
+        shares = connection.execute(
+            f"""
+            select accounting.table_name, reasons.quarantine_reason,
+                cast(reasons.quarantined as double) / accounting.raw_rows as quarantined_share
+            from {relation} as accounting
+            inner join (
+                select table_name, quarantine_reason, count(*) as quarantined
+                from "{schema}"."quarantined_rows" group by all
+            ) as reasons on reasons.table_name = accounting.table_name
+            where accounting.raw_rows > 0
+            order by 1, 2
+            """
+        ).fetchall()
+        rows = []
+        for table, reason, share in shares:
+            var, limit = reason_threshold(reason)
+            rows.append(
+                f"{table}: {share:.1%} {reason} > {var} {limit:.1%}" if share > limit else None
+            )
+        validations.append(
+            Validation(
+                "mart_landing_quarantine_shares",
+                pd.DataFrame({"over_threshold": pd.Series(rows, dtype="object")}),
+                [
+                    Rule(
+                        "quarantined_share_per_reason_within_dq_max",
+                        "expect_column_values_to_be_null",
+                        {"column": "over_threshold"},
+                        "each landing table's rows quarantined for one reason are within that "
+                        "reason's dq_max_* share",
+                        None,
+                    )
+                ],
+            )
+        )
+    return validations
+
+
+def share_metric_codes(catalogue_csv: Path = METRIC_CATALOGUE_CSV) -> list[str]:
+    """Catalogue metrics whose source column is a share by name (their values lie in [0, 1])."""
+    with Path(catalogue_csv).open(newline="") as handle:
+        return sorted(
+            row["metric_code"]
+            for row in csv.DictReader(handle)
+            if is_share_column(row["source_column"])
+        )
+
+
+def metric_values_validations(
+    connection: duckdb.DuckDBPyConnection, relation: str
+) -> list[Validation]:
+    codes = share_metric_codes()
+    if not codes:
+        return []
+    frame = connection.execute(
+        f"select metric_value from {relation} where metric_code in "
+        f"({', '.join('?' for _ in codes)})",
+        codes,
+    ).df()
+    return [
+        Validation(
+            "mart_metric_values_shares",
+            frame,
+            [
                 Rule(
-                    "quarantined_share_small",
+                    "share_metric_values_between_0_and_1",
                     "expect_column_values_to_be_between",
-                    {
-                        "column": "quarantined_share",
-                        "min_value": 0,
-                        "max_value": float(dbt_var("dq_max_null_required_share")),
-                    },
-                    "quarantined share of each landing table is small",
-                    None,
-                ),
+                    {"column": "metric_value", "min_value": 0, "max_value": 1},
+                    f"metric_values.metric_value of the share metrics ({', '.join(codes)}) is "
+                    "in [0, 1]",
+                )
             ],
         )
     ]
@@ -303,7 +371,9 @@ def mart_validations(
     if table == "users":
         validations += users_validations(connection, relation)
     elif table == "landing_row_accounting":
-        validations += accounting_validations(connection, relation)
+        validations += accounting_validations(connection, relation, schema)
+    elif table == "metric_values":
+        validations += metric_values_validations(connection, relation)
     elif table == "user_layers":
         validations += layer_validations(connection, relation, columns)
     elif table == "retention_cohorts":

@@ -72,3 +72,39 @@ def landing_format() -> str:
 def landing_glob(landing_dir: Path, table: str) -> str:
     """Same glob as macros/landing/landing_table_ready.sql (landing_glob)."""
     return f"{Path(landing_dir)}/{table}/*/*.{landing_format()}"
+
+
+# Which dq_* var bounds the share of a landing table's rows quarantined for each reason: the
+# same grouping the landing suites grade with (required values, ids, values in range).
+REASON_THRESHOLD_VARS = {
+    "missing_key": "dq_max_null_required_share",
+    "missing_value": "dq_max_null_required_share",
+    "duplicate": "dq_max_duplicate_id_share",
+    "unparseable_value": "dq_max_out_of_range_share",
+    "invalid_value": "dq_max_out_of_range_share",
+    "bad_timestamp": "dq_max_out_of_range_share",
+    "negative_amount": "dq_max_out_of_range_share",
+}
+
+
+def reason_threshold(reason: str) -> tuple[str, float]:
+    """(dbt var, max share) for a quarantine reason; unknown reasons take the strictest var."""
+    name = REASON_THRESHOLD_VARS.get(reason)
+    if name is None:
+        name = min(set(REASON_THRESHOLD_VARS.values()), key=lambda var: float(dbt_var(var)))
+    return name, float(dbt_var(name))
+
+
+def mandatory_tables() -> list[str]:
+    """Landing tables a build cannot do without (var mandatory_landing_tables, as
+    macros/landing/landing_table_ready.sql reads it; default orders)."""
+    return list(dbt_vars().get("mandatory_landing_tables", ["orders"]))
+
+
+def missing_mandatory_message(landing_dir: Path, table: str) -> str:
+    """The text landing_table_ready.sql raises for a mandatory table without files."""
+    return (
+        f"Landing table '{table}' is mandatory but no file matches "
+        f"{landing_glob(landing_dir, table)}. Generate sample data (userops generate) or import "
+        "your own (userops import)."
+    )

@@ -1,5 +1,7 @@
 -- Why a metric moved month over month: mix versus rate across each group dimension, for the
 -- repurchase rate and GMV. One row per (metric_code, order_month, dimension, dimension_value).
+-- metric = sum over groups of weight x unit value; the unit value is a rate only for the
+-- repurchase rate (for GMV it is GMV per buyer), hence not named *_rate.
 -- Of the layer dimensions only var decomposition_layer is decomposed.
 {%- set other_layers = metric_layer_dimensions() | reject('equalto', decomposition_layer()) | list %}
 with
@@ -70,7 +72,7 @@ pair_groups as (
 
 repurchase_parts as (
     -- Rate = sum of (buyer share x group rate). A group missing in one month has weight 0
-    -- there and takes the other month's rate, so its whole contribution is mix.
+    -- there and takes the other month's unit value, so its whole contribution is mix.
     select
         'repurchase_rate' as metric_code,
         order_month,
@@ -79,8 +81,8 @@ repurchase_parts as (
         group_value as dimension_value,
         {{ safe_ratio('previous_buyers', 'previous_total_buyers') }} as previous_weight,
         {{ safe_ratio('buyers', 'total_buyers') }} as current_weight,
-        coalesce(previous_repurchase_rate, repurchase_rate) as previous_rate,
-        coalesce(repurchase_rate, previous_repurchase_rate) as current_rate,
+        coalesce(previous_repurchase_rate, repurchase_rate) as previous_unit_value,
+        coalesce(repurchase_rate, previous_repurchase_rate) as current_unit_value,
         previous_total_repurchase_rate as previous_metric_value,
         total_repurchase_rate as current_metric_value
     from pair_groups
@@ -96,8 +98,8 @@ gmv_parts as (
         group_value as dimension_value,
         cast(previous_buyers as double) as previous_weight,
         cast(buyers as double) as current_weight,
-        coalesce(previous_gmv_per_buyer, gmv_per_buyer) as previous_rate,
-        coalesce(gmv_per_buyer, previous_gmv_per_buyer) as current_rate,
+        coalesce(previous_gmv_per_buyer, gmv_per_buyer) as previous_unit_value,
+        coalesce(gmv_per_buyer, previous_gmv_per_buyer) as current_unit_value,
         previous_total_gmv as previous_metric_value,
         total_gmv as current_metric_value
     from pair_groups
@@ -118,10 +120,10 @@ final as (
         dimension_value,
         previous_weight,
         current_weight,
-        previous_rate,
-        current_rate,
-        (current_weight - previous_weight) * (previous_rate + current_rate) / 2 as mix_effect,
-        (current_rate - previous_rate) * (previous_weight + current_weight) / 2 as rate_effect,
+        previous_unit_value,
+        current_unit_value,
+        (current_weight - previous_weight) * (previous_unit_value + current_unit_value) / 2 as mix_effect,
+        (current_unit_value - previous_unit_value) * (previous_weight + current_weight) / 2 as rate_effect,
         previous_metric_value,
         current_metric_value,
         current_metric_value - previous_metric_value as metric_change
