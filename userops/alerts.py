@@ -60,7 +60,7 @@ ALERT_COLUMNS = (
     "top_dimension",
     "top_dimension_value",
     "top_contribution",
-    "top_contribution_share",
+    "top_part_of_change",
     "segment_rank_in_dimension",
     "is_latest_day",
 )
@@ -139,7 +139,7 @@ def format_alert(alert: Mapping[str, Any], parts: Sequence[Mapping[str, Any]] = 
     if alert.get("top_dimension"):
         text += (
             f"; week over week the overall moved {_signed(alert['overall_change'])}, "
-            f"{_number(alert['top_contribution_share'], share=True)} of it from "
+            f"{_number(alert['top_part_of_change'], share=True)} of it from "
             f"{alert['top_dimension']}={alert['top_dimension_value']} "
             f"({_signed(alert['top_contribution'])})"
         )
@@ -177,7 +177,7 @@ def read_alerts(
             return []
         cursor = connection.execute(
             "select alert_id, explanation_kind, dimension, component, contribution,"
-            " contribution_share, part_rank from marts.alert_explanations"
+            " part_of_change, part_rank from marts.alert_explanations"
             " where alert_id in (select unnest(?))"
             " order by alert_id, explanation_kind, dimension, part_rank",
             [[row["alert_id"] for row in rows]],

@@ -29,7 +29,7 @@ segment_parts as (
         metric_change_attributions.dimension,
         metric_change_attributions.dimension_value as component,
         metric_change_attributions.contribution,
-        metric_change_attributions.contribution_share,
+        metric_change_attributions.part_of_change,
         metric_change_attributions.mix_effect,
         metric_change_attributions.rate_effect,
         metric_change_attributions.contribution_rank as part_rank
@@ -57,7 +57,7 @@ dau_parts as (
         case
             when dau_change_decompositions.dau_change <> 0
                 then cast({{ sign }}dau_change_decompositions.{{ component }} as double) / dau_change_decompositions.dau_change
-        end as contribution_share,
+        end as part_of_change,
         cast(null as double) as mix_effect,
         cast(null as double) as rate_effect,
         {{ loop.index }} as part_rank
@@ -82,7 +82,7 @@ tree_parts as (
         case
             when north_star_decompositions.gmv_change <> 0
                 then north_star_decompositions.{{ factor }}_effect / north_star_decompositions.gmv_change
-        end as contribution_share,
+        end as part_of_change,
         cast(null as double) as mix_effect,
         cast(null as double) as rate_effect,
         {{ loop.index }} as part_rank
@@ -111,7 +111,7 @@ final as (
         dimension,
         component,
         contribution,
-        contribution_share,
+        part_of_change,
         mix_effect,
         rate_effect,
         cast(part_rank as integer) as part_rank

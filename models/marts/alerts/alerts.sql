@@ -35,7 +35,7 @@ overall_top_segments as (
         dimension as top_dimension,
         dimension_value as top_dimension_value,
         contribution as top_contribution,
-        contribution_share as top_contribution_share,
+        part_of_change as top_part_of_change,
         row_number() over (
             partition by metric_code, metric_date
             order by abs(excess_contribution) desc, dimension, dimension_value
@@ -54,7 +54,7 @@ own_segments as (
         comparison_date,
         comparison_value,
         contribution,
-        contribution_share,
+        part_of_change,
         contribution_rank,
         metric_change
     from metric_change_attributions
@@ -93,9 +93,9 @@ explained as (
             else own_segments.contribution
         end as top_contribution,
         case
-            when anomalies.dimension = 'overall' then overall_top_segments.top_contribution_share
-            else own_segments.contribution_share
-        end as top_contribution_share,
+            when anomalies.dimension = 'overall' then overall_top_segments.top_part_of_change
+            else own_segments.part_of_change
+        end as top_part_of_change,
         case when anomalies.dimension <> 'overall' then own_segments.contribution_rank end
             as segment_rank_in_dimension,
         case
@@ -144,7 +144,7 @@ final as (
         explained.top_dimension,
         explained.top_dimension_value,
         explained.top_contribution,
-        explained.top_contribution_share,
+        explained.top_part_of_change,
         cast(explained.segment_rank_in_dimension as integer) as segment_rank_in_dimension,
         explained.metric_date = latest.latest_metric_date as is_latest_day
     from explained

@@ -204,7 +204,7 @@ final as (
         rate_effect,
         contribution,
         metric_change,
-        case when metric_change <> 0 then contribution / metric_change end as contribution_share,
+        case when metric_change <> 0 then contribution / metric_change end as part_of_change,
         metric_share,
         excess_contribution,
         cast(contribution_rank as integer) as contribution_rank
