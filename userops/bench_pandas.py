@@ -247,16 +247,6 @@ def monthly_retention(days: pd.DataFrame, rules: Definitions) -> pd.DataFrame:
     ).sort_values(["cohort_month", "period_number"])
 
 
-def median_cents(values: pd.Series) -> int:
-    """DuckDB's median of decimal(38, 2): the mean of the two middle values is truncated to
-    whole cents."""
-    ordered = np.sort(values.to_numpy())
-    middle = len(ordered) // 2
-    if len(ordered) % 2:
-        return int(ordered[middle])
-    return (int(ordered[middle - 1]) + int(ordered[middle])) // 2
-
-
 def rfm_segments(days: pd.DataFrame, users: pd.DataFrame, rules: Definitions) -> pd.DataFrame:
     as_of = days["day"].max()
     first_seen = days.groupby("user_id")["first_seen_at"].min()
@@ -274,7 +264,9 @@ def rfm_segments(days: pd.DataFrame, users: pd.DataFrame, rules: Definitions) ->
     buyers = buyers.fillna({"frequency": 0, "monetary": 0}).astype("int64")
     high_r = buyers["recency"] < buyers["recency"].median()
     high_f = buyers["frequency"] > buyers["frequency"].median()
-    high_m = buyers["monetary"] > median_cents(buyers["monetary"])
+    # DuckDB's median of decimal(38, 2) truncates the mean of the two middle values to whole
+    # cents; against whole-cent amounts `>` that threshold and `>` the exact median agree.
+    high_m = buyers["monetary"] > buyers["monetary"].median()
     segment = pd.Series(
         [SEGMENTS[key] for key in zip(high_r, high_f, high_m, strict=True)],
         index=buyers.index,

@@ -304,16 +304,6 @@ def monthly_retention(days: pl.DataFrame, rules: Definitions) -> pl.DataFrame:
     )
 
 
-def median_cents(values: pl.Series) -> int:
-    """The median of amounts in cents as DuckDB's median of a decimal(38, 2) gives it: the
-    middle value, or the mean of the two middle values truncated to whole cents."""
-    ordered = values.sort()
-    middle = len(ordered) // 2
-    if len(ordered) % 2:
-        return int(ordered[middle])
-    return (int(ordered[middle - 1]) + int(ordered[middle])) // 2
-
-
 def rfm_segments(days: pl.DataFrame, users: pl.DataFrame, rules: Definitions) -> pl.DataFrame:
     as_of = days["activity_date"].max()
     first_seen = days.group_by("user_id").agg(pl.col("first_seen_at").min())
@@ -336,7 +326,9 @@ def rfm_segments(days: pl.DataFrame, users: pl.DataFrame, rules: Definitions) ->
     )
     recency_threshold = buyers["recency_days"].median()
     frequency_threshold = buyers["frequency"].median()
-    monetary_threshold = median_cents(buyers["monetary_cents"]) if len(buyers) else None
+    # DuckDB's median of decimal(38, 2) truncates the mean of the two middle values to whole
+    # cents; against whole-cent amounts `>` that threshold and `>` the exact median agree.
+    monetary_threshold = buyers["monetary_cents"].median()
     segment = pl.lit(NO_PURCHASE)
     for (r_high, f_high, m_high), name in SEGMENTS.items():
         condition = (

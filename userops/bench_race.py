@@ -41,7 +41,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from userops.paths import PROJECT_DIR
@@ -241,6 +241,8 @@ class LimitedRun:
     # ok | failed | out_of_memory (our ceiling or the tool's own limit) | timeout
     outcome: str
     note: str = ""
+    # dbt only: where its time went (userops.bench.node_timings of run_results.json)
+    profile: dict = field(default_factory=dict)
 
 
 def _tree_rss(root) -> int:
@@ -436,13 +438,13 @@ def tool_env(
 def run_tool(
     tool: str,
     landing: Path,
-    reference_warehouse: Path,
+    reference_warehouse: Path | None,
     work: Path,
     options: RaceOptions,
 ) -> tuple[LimitedRun, dict | None, float]:
     """Run one tool in its own process under the limits; compare its outputs with the marts of
-    `reference_warehouse`. Returns the run, the agreement (None when it produced nothing) and
-    the load average before it started."""
+    `reference_warehouse` (none: not compared). Returns the run, the agreement (None when it
+    produced nothing or was not compared) and the load average before it started."""
     out = work / tool
     temp_dir = work / "tmp" / tool
     shutil.rmtree(out, ignore_errors=True)
@@ -457,11 +459,17 @@ def run_tool(
         memory_ceiling_mb=options.memory_ceiling_mb,
         timeout_s=options.timeout_s,
     )
+    run_results = out / "target" / "run_results.json"
+    if tool == "dbt" and run_results.exists():
+        from userops.bench import node_timings
+
+        run.profile = node_timings(run_results)
     agreement = None
     if run.outcome == "ok":
         if tool == "dbt":
             export_marts(out / "warehouse.duckdb", out)
-        agreement = compare(out, reference_warehouse)
+        if reference_warehouse is not None:
+            agreement = compare(out, reference_warehouse)
     if not options.keep_outputs:
         # The fresh dbt warehouse and any spill files are large at 100M events.
         for leftover in (out / "warehouse.duckdb", out / "warehouse.duckdb.wal", temp_dir):
@@ -499,6 +507,7 @@ def race_scale(
                 memory_ceiling_mb=options.memory_ceiling_mb,
                 memory_limit=options.memory_limit,
                 timeout_s=options.timeout_s,
+                **({"dbt_profile": run.profile} if run.profile else {}),
             )
 
 
@@ -587,6 +596,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout-s", type=float, default=DEFAULT_TIMEOUT_S)
     parser.add_argument("--dbt-threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument(
+        "--out", type=Path, help="append the records to <out>/results.json (the bench's format)"
+    )
     args = parser.parse_args(argv)
     options = RaceOptions(
         tools=tuple(args.tools.split(",")),
@@ -601,6 +613,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def record(step: str, seconds: float, peak: float, code: int, **detail) -> None:
         detail["load_average_after"] = round(os.getloadavg()[0], 2)
+        detail["dbt_threads"] = options.dbt_threads
         records.append(
             {
                 "scale": args.scale,
@@ -612,6 +625,10 @@ def main(argv: list[str] | None = None) -> int:
             }
         )
         print(json.dumps(records[-1], ensure_ascii=False), flush=True)
+        if args.out:
+            args.out.mkdir(parents=True, exist_ok=True)
+            with (args.out / "results.json").open("a") as handle:
+                handle.write(json.dumps(records[-1]) + "\n")
 
     race_scale(args.landing_dir, args.warehouse, args.work_dir, options, record)
     print(summarise_race(records, [args.scale]), end="")
