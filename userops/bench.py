@@ -35,7 +35,7 @@ from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
-from userops.bench_race import RaceOptions, race_scale, summarise_race
+from userops.bench_race import RaceOptions, race_cell, race_scale, summarise_race
 from userops.dbt import dbt_env, dbt_executable
 from userops.paths import PROJECT_DIR
 
@@ -317,7 +317,10 @@ def summarise(records: list[dict]) -> str:
         floor, full = median_step(steps.get("floor", [])), median_step(steps.get("full", []))
         incremental = median_step(steps.get("incremental", []))
         # Older results have a "pandas" step; the race records pandas as "race_pandas".
-        pandas = median_step(steps.get("pandas", []) or steps.get("race_pandas", []))
+        pandas_records = steps.get("pandas", []) or steps.get("race_pandas", [])
+        pandas = median_step(pandas_records)
+        # A pandas run stopped at the race's memory ceiling or time limit has no ratio.
+        pandas_stopped = any(r["detail"].get("outcome", "ok") != "ok" for r in pandas_records)
         startup = median_step(steps.get("dbt_startup", []))
         threads = steps.get("full", [{}])[0].get("detail", {}).get("dbt_threads", "–")
 
@@ -343,8 +346,8 @@ def summarise(records: list[dict]) -> str:
             f"| {scale} | {rows.get('events', 0):,} | {sum(rows.values()):,} | {repeats} |"
             f" {threads} | {cell(floor)} | {cell(full)} | {ratio(full, floor)} |"
             f" {cell(incremental)} | {incremental_share} |"
-            f" {startup_cell} | {cell(pandas)} |"
-            f" {ratio(full, pandas, 2)} |"
+            f" {startup_cell} | {pandas_cell(pandas_records, cell(pandas))} |"
+            f" {ratio(full, None if pandas_stopped else pandas, 2)} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -355,6 +358,13 @@ def is_failure(record: dict) -> bool:
     if record["step"].startswith("race_"):
         return record["detail"].get("outcome") == "failed"
     return record["returncode"] != 0
+
+
+def pandas_cell(records: list[dict], measured: str) -> str:
+    """The pandas column: the figures, or what stopped the race's pandas run."""
+    if any(r["detail"].get("outcome", "ok") != "ok" for r in records):
+        return race_cell(records)
+    return measured
 
 
 def race_table(records: list[dict]) -> str:

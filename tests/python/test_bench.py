@@ -69,6 +69,26 @@ def test_summarise_gives_ratios_of_medians() -> None:
     )
 
 
+def test_summarise_writes_what_stopped_pandas_and_no_ratio() -> None:
+    records = [
+        record("full", 600.0, scale="100m"),
+        record(
+            "race_pandas",
+            40.0,
+            8300.0,
+            -9,
+            outcome="out_of_memory",
+            note="out of memory at 8.0 GB (the ceiling)",
+            scale="100m",
+        ),
+    ]
+    cells = summarise(records).splitlines()[2].split(" | ")
+    assert cells[-2:] == [
+        "out of memory at 8.0 GB (the ceiling) after 40 s (peak 8,300 MB)",
+        "– |",
+    ]
+
+
 def test_users_for_scales_events_to_users() -> None:
     # 58,000 users over 120 days gave 9.84 M events (1.414 per user and day).
     assert users_for(10_000_000) == 58_934  # 10 M / (120 x 1.414) = 58,934.5
