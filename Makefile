@@ -28,7 +28,7 @@ DAGSTER_PORT ?= 3000
 help:
 	@echo "make demo    generate sample data, build the warehouse, print a summary"
 	@echo "make test    lint + pytest (dbt unit and data tests run inside)"
-	@echo "make bench   full build, one-day incremental run, DuckDB floor, pandas at 1M/10M/100M events"
+	@echo "make bench   full build, one-day run, DuckDB floor, race (pandas/polars/DuckDB/dbt) at 1M/10M/100M events"
 	@echo "make dagster Dagster UI on http://127.0.0.1:$(DAGSTER_PORT) (assets, checks, schedules, sensors)"
 	@echo "make clean   remove generated data, target/ and logs/"
 
@@ -62,9 +62,13 @@ BENCH_SCALES ?= 1m,10m,100m
 BENCH_DBT_THREADS ?=
 # Repeats of every step; the table gives medians.
 BENCH_REPEATS ?= 1
+# The race (docs/benchmark.md, Race): the three headline marts by pandas, polars, a DuckDB SQL
+# script and dbt's lineage build. BENCH_RACE=0 skips it; BENCH_RACE_TOOLS picks tools.
+BENCH_RACE ?= 1
+BENCH_RACE_TOOLS ?= pandas,polars,duckdb,dbt
 bench: install
 	.venv/bin/python -m userops.bench --scales $(BENCH_SCALES) $(if $(BENCH_DBT_THREADS),--dbt-threads $(BENCH_DBT_THREADS)) \
-		--repeats $(BENCH_REPEATS)
+		--repeats $(BENCH_REPEATS) $(if $(filter 0,$(BENCH_RACE)),--no-race,--race-tools $(BENCH_RACE_TOOLS))
 
 # Telemetry off for every Dagster command run from here (the folder is gitignored).
 dagster-home:

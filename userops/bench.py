@@ -8,9 +8,10 @@ each in its own process so peak memory is that step's alone:
   test SQL logic on fixed inputs and run in CI, not in production runs);
 - incremental: the last day's files appended, then the daily partitioned run Dagster makes
   (`dbt build --vars {start_date, end_date}` for that one day);
-- pandas (small scales only): daily active users, the monthly retention matrix and RFM
-  segments from the raw files, written the way a user without this project would, and checked
-  against the marts the build made.
+- race (on unless --no-race; userops/bench_race.py): daily active users, the monthly retention
+  matrix and RFM segments computed four ways (pandas, polars, one DuckDB SQL script, dbt
+  building only those marts' lineage), each under the same memory ceiling and time limit and
+  checked against the marts the build made.
 
 Each step runs `--repeats` times (the full build and the day run as pairs: the day run needs
 the state the full build left); the table gives the median of the repeats and ratios of medians.
@@ -34,6 +35,7 @@ from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
+from userops.bench_race import RaceOptions, race_cell, race_scale, summarise_race
 from userops.dbt import dbt_env, dbt_executable
 from userops.paths import PROJECT_DIR
 
@@ -43,7 +45,6 @@ EVENTS_PER_USER_DAY = 1.414
 DAYS = 120
 END_DATE = date(2026, 6, 30)
 SCALES = {"1m": 1_000_000, "10m": 10_000_000, "100m": 100_000_000}
-PANDAS_SCALES = {"1m", "10m"}
 # dbt threads per scale unless --dbt-threads says otherwise: at 100M events two heavy models at
 # once ran out of DuckDB's shared memory limit, where either alone spilled and passed.
 DEFAULT_DBT_THREADS = {"1m": 2, "10m": 2, "100m": 1}
@@ -162,6 +163,7 @@ def bench_scale(
     dbt_threads: int = 2,
     keep_data: bool = False,
     repeats: int = 1,
+    race: RaceOptions | None = None,
 ) -> list:
     from userops.generate import generate
 
@@ -257,37 +259,29 @@ def bench_scale(
         )
         record("dbt_startup", seconds, peak, code, repeat=repeat)
 
-    if scale in PANDAS_SCALES:
-        for repeat in range(1, repeats + 1):
-            seconds, peak, code = run_measured(
-                [
-                    python,
-                    "-m",
-                    "userops.bench_pandas",
-                    "--landing-dir",
-                    str(landing),
-                    "--warehouse",
-                    str(warehouse),
-                    "--out",
-                    str(root / "pandas"),
-                ],
-                env=env,
-                log=root / "pandas.log",
-            )
-            agreement = root / "pandas" / "agreement.json"
-            record(
-                "pandas",
-                seconds,
-                peak,
-                code,
-                repeat=repeat,
-                **(json.loads(agreement.read_text()) if agreement.exists() else {}),
-            )
+    if race is not None:
+        run_race(root, landing, warehouse, race, dbt_threads, repeats, record)
 
     # Keep the disk free for the next scale; the figures are in results.json.
     if not keep_data:
         shutil.rmtree(landing, ignore_errors=True)
     return measurements
+
+
+def run_race(
+    root: Path,
+    landing: Path,
+    warehouse: Path,
+    race: RaceOptions,
+    dbt_threads: int,
+    repeats: int,
+    record,
+) -> None:
+    """The race against the marts of the full build plus the day run (all landing files)."""
+    from dataclasses import replace
+
+    options = replace(race, dbt_threads=dbt_threads, repeats=repeats)
+    race_scale(landing, warehouse, root / "race", options, record)
 
 
 def median_step(records: list[dict]) -> dict | None:
@@ -322,7 +316,11 @@ def summarise(records: list[dict]) -> str:
         rows = generated.get("detail", {}).get("rows", {})
         floor, full = median_step(steps.get("floor", [])), median_step(steps.get("full", []))
         incremental = median_step(steps.get("incremental", []))
-        pandas = median_step(steps.get("pandas", []))
+        # Older results have a "pandas" step; the race records pandas as "race_pandas".
+        pandas_records = steps.get("pandas", []) or steps.get("race_pandas", [])
+        pandas = median_step(pandas_records)
+        # A pandas run stopped at the race's memory ceiling or time limit has no ratio.
+        pandas_stopped = any(r["detail"].get("outcome", "ok") != "ok" for r in pandas_records)
         startup = median_step(steps.get("dbt_startup", []))
         threads = steps.get("full", [{}])[0].get("detail", {}).get("dbt_threads", "–")
 
@@ -348,10 +346,31 @@ def summarise(records: list[dict]) -> str:
             f"| {scale} | {rows.get('events', 0):,} | {sum(rows.values()):,} | {repeats} |"
             f" {threads} | {cell(floor)} | {cell(full)} | {ratio(full, floor)} |"
             f" {cell(incremental)} | {incremental_share} |"
-            f" {startup_cell} | {cell(pandas)} |"
-            f" {ratio(full, pandas, 2)} |"
+            f" {startup_cell} | {pandas_cell(pandas_records, cell(pandas))} |"
+            f" {ratio(full, None if pandas_stopped else pandas, 2)} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def is_failure(record: dict) -> bool:
+    """A step that failed; a race tool stopped at the memory ceiling or the time limit is a
+    result (its cell says so), not a failure of the benchmark."""
+    if record["step"].startswith("race_"):
+        return record["detail"].get("outcome") == "failed"
+    return record["returncode"] != 0
+
+
+def pandas_cell(records: list[dict], measured: str) -> str:
+    """The pandas column: the figures, or what stopped the race's pandas run."""
+    if any(r["detail"].get("outcome", "ok") != "ok" for r in records):
+        return race_cell(records)
+    return measured
+
+
+def race_table(records: list[dict]) -> str:
+    """The race's table (tool x scale), after a blank line; empty without race records."""
+    table = summarise_race(records, list(SCALES))
+    return "\n" + table if table else ""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -381,6 +400,28 @@ def main(argv: list[str] | None = None) -> int:
         "drifts by 20-30 %% between runs minutes apart)",
     )
     run.add_argument(
+        "--no-race",
+        action="store_true",
+        help="skip the race (pandas, polars, a DuckDB script and dbt on the three headline marts)",
+    )
+    run.add_argument(
+        "--race-tools",
+        default="pandas,polars,duckdb,dbt",
+        help="the race's tools, comma-separated",
+    )
+    run.add_argument(
+        "--race-memory-ceiling-mb",
+        type=float,
+        default=8 * 1024,
+        help="a race tool whose process tree passes this resident memory is stopped",
+    )
+    run.add_argument(
+        "--race-timeout-min",
+        type=float,
+        default=30,
+        help="a race tool running longer is stopped",
+    )
+    run.add_argument(
         "--keep-data",
         action="store_true",
         help="keep each scale's landing files and warehouse under --work-dir (to rerun models)",
@@ -401,7 +442,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "table":
         records = [json.loads(line) for line in args.results.read_text().splitlines() if line]
-        print(summarise(records), end="")
+        # A results file of the race alone (python -m userops.bench_race --out) has no main table.
+        if any(not r["step"].startswith("race_") for r in records):
+            print(summarise(records), end="")
+        print(race_table(records), end="")
         return 0
 
     args.out.mkdir(parents=True, exist_ok=True)
@@ -418,6 +462,14 @@ def main(argv: list[str] | None = None) -> int:
             },
             handle,
         )
+    race = None
+    if not args.no_race:
+        race = RaceOptions(
+            tools=tuple(args.race_tools.split(",")),
+            memory_limit=args.memory_limit,
+            memory_ceiling_mb=args.race_memory_ceiling_mb,
+            timeout_s=args.race_timeout_min * 60,
+        )
     records = []
     for scale in args.scales.split(","):
         for measurement in bench_scale(
@@ -429,12 +481,12 @@ def main(argv: list[str] | None = None) -> int:
             args.dbt_threads or DEFAULT_DBT_THREADS[scale],
             args.keep_data,
             args.repeats,
+            race,
         ):
             records.append(asdict(measurement))
-        (args.out / "benchmark.md").write_text(summarise(records))
-    print(summarise(records), end="")
-    failed = [r for r in records if r["returncode"] != 0]
-    return 1 if failed else 0
+        (args.out / "benchmark.md").write_text(summarise(records) + race_table(records))
+    print(summarise(records) + race_table(records), end="")
+    return 1 if any(map(is_failure, records)) else 0
 
 
 if __name__ == "__main__":
