@@ -71,6 +71,25 @@ def build_parser() -> argparse.ArgumentParser:
     summary = commands.add_parser("summary", help="rows per layer of the last build")
     _add_paths(summary)
 
+    # --- deliver (docs/operations_loop.md) ---
+    deliver = commands.add_parser(
+        "deliver", help="send the day's audience members (delivery_plans) to their destinations"
+    )
+    _add_paths(deliver)
+    deliver.add_argument(
+        "--date",
+        type=date.fromisoformat,
+        default=None,
+        help="delivery day, YYYY-MM-DD (default: the latest day of marts.delivery_plans)",
+    )
+    deliver.add_argument(
+        "--destinations",
+        type=Path,
+        default=None,
+        help="destinations YAML (default: $USEROPS_DESTINATIONS or destinations.yml)",
+    )
+    # --- end deliver ---
+
     demo = commands.add_parser("demo", help="generate sample data, build, summarise")
     _add_paths(demo)
     _add_generate_options(demo)
@@ -171,6 +190,29 @@ def _summary(warehouse: Path) -> None:
     print(format_summary(layer_row_counts(warehouse), warehouse))
 
 
+def _deliver(args: argparse.Namespace, warehouse: Path) -> int:
+    from userops.delivery import (
+        ConfigError,
+        DeliveryError,
+        default_outbox_dir,
+        deliver,
+        load_destinations,
+    )
+
+    try:
+        destinations, notes = load_destinations(
+            args.destinations, outbox_dir=default_outbox_dir(warehouse)
+        )
+        report = deliver(
+            warehouse, delivery_date=args.date, destinations=destinations, notes=notes
+        )
+    except (ConfigError, DeliveryError) as error:
+        print(error, file=sys.stderr)
+        return 1
+    print("\n".join(report.lines()))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     landing_dir = (args.landing_dir or default_landing_dir()).resolve()
@@ -196,6 +238,8 @@ def main(argv: list[str] | None = None) -> int:
         _publish(warehouse)
     elif args.command == "summary":
         _summary(warehouse)
+    elif args.command == "deliver":
+        return _deliver(args, warehouse)
     elif args.command == "demo":
         _generate(args, landing_dir)
         code = _build(landing_dir, warehouse, [])
