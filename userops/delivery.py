@@ -246,9 +246,7 @@ def batch_table(batch: Batch) -> pa.Table:
 
 def send_to_files(destination: Destination, batch: Batch) -> SendResult:
     assert destination.path is not None
-    folder = (
-        destination.path / batch.audience_id / batch.channel / batch.delivery_date.isoformat()
-    )
+    folder = destination.path / batch.audience_id / batch.channel / batch.delivery_date.isoformat()
     table = batch_table(batch)
     written = []
     try:
@@ -465,9 +463,7 @@ def _open_batches(
     return result
 
 
-def mark_batch(
-    warehouse_path: Path, batch: Batch, result: SendResult, run_id: str
-) -> None:
+def mark_batch(warehouse_path: Path, batch: Batch, result: SendResult, run_id: str) -> None:
     """Record the outcome of one batch (its own short write connection)."""
     with duckdb.connect(str(warehouse_path)) as connection:
         connection.execute(

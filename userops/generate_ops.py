@@ -64,7 +64,10 @@ HOUR_US = 3600 * SEC_US
 ONBOARDING_AUDIENCE = "new_users"
 ONBOARDING_HOLDOUT_SHARE = 0.1  # seeds/audiences.csv, new_users
 ONBOARDING_DAYS = 7
-EXPERIMENTS = (("checkout_one_tap", ("control", "one_tap"), 28), ("home_feed_ranking", ("control", "personalised"), 21))
+EXPERIMENTS = (
+    ("checkout_one_tap", ("control", "one_tap"), 28),
+    ("home_feed_ranking", ("control", "personalised"), 21),
+)
 TICKET_CATEGORIES = ("complaint", "delivery", "refund", "product_question", "account")
 TICKET_CHANNELS = ("phone", "chat", "email")
 SURVEY_CHANNELS = ("app", "sms", "email")
@@ -228,8 +231,10 @@ def _receipts(
         opened = np.zeros(n, bool)
         opened_us = delivered_us
     opened &= opened_us <= end
-    clicked = (opened & (rng.random(n) < 0.4)) if channel == "push" else (
-        delivered & (rng.random(n) < 0.03)
+    clicked = (
+        (opened & (rng.random(n) < 0.4))
+        if channel == "push"
+        else (delivered & (rng.random(n) < 0.03))
     )
     clicked_us = np.where(opened, opened_us, delivered_us) + rng.integers(2, 300, n) * SEC_US
     clicked &= clicked_us <= end
@@ -286,7 +291,9 @@ def _deliveries(
     order = np.lexsort((users, day))
     users, day = users[order], day[order]
     dates = (start + day).astype(str)
-    ids = message_ids(ONBOARDING_AUDIENCE, dates.tolist(), "push", pop.ids.take(pa.array(users)).to_pylist())
+    ids = message_ids(
+        ONBOARDING_AUDIENCE, dates.tolist(), "push", pop.ids.take(pa.array(users)).to_pylist()
+    )
     add(users, day, _local_time_us(rng, len(users), 10, 11), "push", "onboarding",
         ONBOARDING_AUDIENCE, pa.array(ids, pa.string()))  # fmt: skip
 
@@ -354,7 +361,9 @@ def _service(seed: int, pop: Population, win: Window) -> tuple[pa.Table, pa.Tabl
     # Tickets: rate per alive day rises with churn propensity; complaints too.
     counts = rng.poisson(life * 0.004 * (0.5 + 3.0 * pop.propensity))
     t_user = np.repeat(np.arange(pop.n), counts)
-    t_day = _random_day(rng, pop.signup_day[t_user], np.maximum(until[t_user], pop.signup_day[t_user] + 1))
+    t_day = _random_day(
+        rng, pop.signup_day[t_user], np.maximum(until[t_user], pop.signup_day[t_user] + 1)
+    )
     t_open = win.local_to_utc_us(t_day, _local_time_us(rng, len(t_user), 8, 23))
     order = np.argsort(t_open, kind="stable")
     t_user, t_open = t_user[order], t_open[order]
@@ -408,10 +417,10 @@ def _service(seed: int, pop: Population, win: Window) -> tuple[pa.Table, pa.Tabl
                 np.concatenate([np.full(len(answering), "nps"), np.full(len(after), "csat")])[order]
             ),
             "score": pa.array(np.concatenate([n_score, c_score])[order], pa.int32()),
-            "comment": pa.array(
-                (comment + [None] * len(after)), pa.string()
-            ).take(pa.array(order)),
-            "survey_channel": _labels(SURVEY_CHANNELS, rng.choice(3, len(users), p=[0.7, 0.2, 0.1])),
+            "comment": pa.array((comment + [None] * len(after)), pa.string()).take(pa.array(order)),
+            "survey_channel": _labels(
+                SURVEY_CHANNELS, rng.choice(3, len(users), p=[0.7, 0.2, 0.1])
+            ),
         },
         schema=SCHEMAS["feedback"],
     )
@@ -450,4 +459,6 @@ def write_ops_tables(landing_dir: Path, pop: Population, win: Window, seed: int)
         "feedback": feedback,
         "service_tickets": tickets,
     }
-    return {name: _write_partitioned(table, name, landing_dir, win) for name, table in tables.items()}
+    return {
+        name: _write_partitioned(table, name, landing_dir, win) for name, table in tables.items()
+    }
