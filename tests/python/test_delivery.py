@@ -128,10 +128,7 @@ def plan_warehouse(path: Path, treatment: int = 23, holdout: int = 4) -> Path:
         )
         connection.executemany(
             "insert into marts.delivery_plans values (?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                [a, DAY, u, g, c, r, r is None, f"{a}:{DAY}:{c}:{u}"]
-                for a, u, g, c, r in rows
-            ],
+            [[a, DAY, u, g, c, r, r is None, f"{a}:{DAY}:{c}:{u}"] for a, u, g, c, r in rows],
         )
     return path
 
@@ -173,8 +170,12 @@ def test_retries_deliver_every_batch_exactly_once_and_never_the_holdout(tmp_path
         assert {m.split(":")[-1] for m in kept} == {f"t{i:03d}" for i in range(23)} | {"s001"}
         # The holdout, the opted-out and the capped user are never in any request.
         assert not server.sent_user_ids() & {"h000", "h001", "h002", "h003", "s002"}
-        assert "t000" not in {m["user_id"] for r in server.requests
-                              if r["body"]["audience_id"] == "b" for m in r["body"]["messages"]}
+        assert "t000" not in {
+            m["user_id"]
+            for r in server.requests
+            if r["body"]["audience_id"] == "b"
+            for m in r["body"]["messages"]
+        }
         # 6 batches, 3 extra requests: the 500, the timeout and the malformed answer.
         assert len(server.requests) == 9
         first_key = server.requests[0]["key"]
@@ -338,7 +339,9 @@ def test_delivery_of_the_sample_build_sends_its_treatment_members(
     outbox = Destination("outbox", "file", None, None, path=tmp_path / "outbox")
     report = deliver(warehouse, destinations=[outbox])
     with duckdb.connect(str(warehouse), read_only=True) as connection:
-        latest = connection.execute("select max(delivery_date) from marts.delivery_plans").fetchone()
+        latest = connection.execute(
+            "select max(delivery_date) from marts.delivery_plans"
+        ).fetchone()
         selected = set(
             connection.execute(
                 "select message_id from marts.delivery_plans where delivery_date = ?"
