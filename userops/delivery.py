@@ -115,11 +115,11 @@ class Destination:
 
 
 def default_outbox_dir(warehouse_path: Path | None = None) -> Path:
-    """$USEROPS_OUTBOX_DIR, else `outbox` beside the warehouse's folder (data/outbox)."""
+    """$USEROPS_OUTBOX_DIR, else `outbox` in the warehouse's folder (data/warehouse/outbox)."""
     if os.environ.get("USEROPS_OUTBOX_DIR"):
         return Path(os.environ["USEROPS_OUTBOX_DIR"]).resolve()
     warehouse = Path(warehouse_path or default_warehouse_path()).resolve()
-    return warehouse.parent.parent / "outbox"
+    return warehouse.parent / "outbox"
 
 
 def _names(value: Any, field_name: str, destination_id: str) -> tuple[str, ...] | None:
