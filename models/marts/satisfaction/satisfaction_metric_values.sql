@@ -55,9 +55,9 @@ answer_facts as (
         case when feedback.is_satisfied then 1 else 0 end as satisfied_answers,
         0 as complaint_tickets,
         0 as replied_tickets,
-        0.0 as first_reply_hours_sum,
+        cast(0 as double) as first_reply_hours_sum,
         0 as resolved_tickets,
-        0.0 as resolution_hours_sum,
+        cast(0 as double) as resolution_hours_sum,
         coalesce(user_days.is_active, false) as is_active_respondent
     from feedback
     left join user_days
@@ -76,9 +76,9 @@ ticket_facts as (
         0 as satisfied_answers,
         case when is_complaint then 1 else 0 end as complaint_tickets,
         case when first_reply_hours is not null then 1 else 0 end as replied_tickets,
-        coalesce(first_reply_hours, 0) as first_reply_hours_sum,
+        coalesce(first_reply_hours, cast(0 as double)) as first_reply_hours_sum,
         case when resolution_hours is not null then 1 else 0 end as resolved_tickets,
-        coalesce(resolution_hours, 0) as resolution_hours_sum,
+        coalesce(resolution_hours, cast(0 as double)) as resolution_hours_sum,
         false as is_active_respondent
     from tickets
 ),
@@ -173,7 +173,7 @@ metrics as (
         segment_days.metric_date,
         segment_days.segment_dimension,
         segment_days.segment_value,
-        100.0 * (segment_facts.promoters - segment_facts.detractors)
+        100 * cast(segment_facts.promoters - segment_facts.detractors as double)
             / nullif(segment_facts.nps_answers, 0) as nps,
         cast(segment_facts.satisfied_answers as double)
             / nullif(segment_facts.csat_answers, 0) as csat,

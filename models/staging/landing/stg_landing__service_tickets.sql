@@ -16,8 +16,10 @@ final as (
         channel,
         first_replied_at,
         resolved_at,
-        {{ dbt.datediff('opened_at', 'first_replied_at', 'second') }} / 3600.0 as first_reply_hours,
-        {{ dbt.datediff('opened_at', 'resolved_at', 'second') }} / 3600.0 as resolution_hours,
+        cast({{ dbt.datediff('opened_at', 'first_replied_at', 'second') }} as double) / 3600
+            as first_reply_hours,
+        cast({{ dbt.datediff('opened_at', 'resolved_at', 'second') }} as double) / 3600
+            as resolution_hours,
         source_file
     from base_tickets
     where quarantine_reason is null
