@@ -43,6 +43,13 @@ def delivery_day(warehouse_path: str, partition_day: date | None) -> date | None
         return connection.execute(query, params).fetchone()[0]
 
 
+def run_partition_day(tags: dict[str, str]) -> date | None:
+    """The business day of the run: its partition, or the last day of a backfill range; None
+    for an unpartitioned run. (The asset itself is unpartitioned: it reads the tags.)"""
+    key = tags.get("dagster/partition") or tags.get("dagster/asset_partition_range_end")
+    return date.fromisoformat(key) if key else None
+
+
 @asset(
     key="audience_deliveries",
     deps=[AssetKey(["delivery_plans"])],
@@ -57,9 +64,7 @@ def delivery_day(warehouse_path: str, partition_day: date | None) -> date | None
 def audience_deliveries(context: AssetExecutionContext, warehouse: Warehouse) -> MaterializeResult:
     from userops.delivery import DeliveryError, deliver
 
-    partition_day = (
-        context.partition_time_window.start.date() if context.has_partition_key else None
-    )
+    partition_day = run_partition_day(context.run.tags)
     warehouse_path = warehouse.warehouse_path()
     day = delivery_day(str(warehouse_path), partition_day)
     try:

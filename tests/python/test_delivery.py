@@ -361,3 +361,11 @@ def test_delivery_of_the_sample_build_sends_its_treatment_members(
     assert {(m,) for m in sent} == selected
     assert holdout and not set(sent) & holdout
     assert deliver(warehouse, destinations=[outbox]).sent_batches == 0
+
+
+def test_the_dagster_asset_delivers_the_runs_business_day() -> None:
+    from orchestration.operations import run_partition_day
+
+    assert run_partition_day({"dagster/partition": "2026-06-30"}) == DAY
+    assert run_partition_day({"dagster/asset_partition_range_end": "2026-06-30"}) == DAY
+    assert run_partition_day({}) is None
