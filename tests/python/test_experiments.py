@@ -149,7 +149,7 @@ def test_always_valid_interval_keeps_false_positives_under_daily_peeking() -> No
 def test_a_broken_split_is_flagged_as_sample_ratio_mismatch() -> None:
     rng = np.random.default_rng(3)
     users = [f"u{i}" for i in range(3000)]
-    variant = np.where(rng.random(3000) < 0.45, "b", "a")  # planned 50/50
+    variant = np.where(np.arange(3000) < 1350, "b", "a")  # 45/55 where 50/50 was planned
     rows = pd.DataFrame(
         {
             "experiment_id": "x",
@@ -163,7 +163,11 @@ def test_a_broken_split_is_flagged_as_sample_ratio_mismatch() -> None:
         }
     )
     (result,) = analyse_experiment(rows, {"a": 0.5, "b": 0.5}, "a")
-    assert result.has_srm and result.srm_p_value < 1e-6
+    # chi-square = (150^2 + 150^2) / 1500 = 30, p = 4.3e-8.
+    assert result.srm_chi_square == pytest.approx(30.0)
+    assert result.has_srm and result.srm_p_value == pytest.approx(4.3e-8, rel=0.02)
+    (planned,) = analyse_experiment(rows, {"a": 0.55, "b": 0.45}, "a")
+    assert planned.srm_chi_square == pytest.approx(0.0) and not planned.has_srm
 
 
 def test_audience_holdouts_analysed_by_the_engine_agree_with_audience_outcomes(
