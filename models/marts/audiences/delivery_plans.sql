@@ -79,10 +79,10 @@ ranked as (
     select
         checked.*,
         case
-            when suppression_reason is null then row_number() over (
+            when suppression_reason is null then cast(row_number() over (
                 partition by user_id, delivery_date, suppression_reason is null
                 order by priority, audience_id
-            )
+            ) as bigint)
         end as priority_rank
     from checked
 ),
