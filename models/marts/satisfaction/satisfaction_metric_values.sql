@@ -6,8 +6,8 @@
 {%- set window_days = var('satisfaction_window_days') %}
 {%- set fact_columns = [
     'nps_answers', 'promoters', 'detractors', 'csat_answers', 'satisfied_answers',
-    'active_respondents', 'complaint_tickets', 'replied_tickets', 'first_reply_hours_sum',
-    'resolved_tickets', 'resolution_hours_sum',
+    'active_respondents', 'complaint_tickets', 'replied_tickets', 'first_reply_seconds',
+    'resolved_tickets', 'resolution_seconds',
 ] %}
 with
 
@@ -55,9 +55,9 @@ answer_facts as (
         case when feedback.is_satisfied then 1 else 0 end as satisfied_answers,
         0 as complaint_tickets,
         0 as replied_tickets,
-        cast(0 as double) as first_reply_hours_sum,
+        cast(0 as bigint) as first_reply_seconds,
         0 as resolved_tickets,
-        cast(0 as double) as resolution_hours_sum,
+        cast(0 as bigint) as resolution_seconds,
         coalesce(user_days.is_active, false) as is_active_respondent
     from feedback
     left join user_days
@@ -75,10 +75,13 @@ ticket_facts as (
         0 as csat_answers,
         0 as satisfied_answers,
         case when is_complaint then 1 else 0 end as complaint_tickets,
-        case when first_reply_hours is not null then 1 else 0 end as replied_tickets,
-        coalesce(first_reply_hours, cast(0 as double)) as first_reply_hours_sum,
-        case when resolution_hours is not null then 1 else 0 end as resolved_tickets,
-        coalesce(resolution_hours, cast(0 as double)) as resolution_hours_sum,
+        -- Whole seconds: integer sums are exact, so the mart does not depend on summation order.
+        case when first_replied_at is not null then 1 else 0 end as replied_tickets,
+        coalesce({{ dbt.datediff('opened_at', 'first_replied_at', 'second') }}, 0)
+            as first_reply_seconds,
+        case when resolved_at is not null then 1 else 0 end as resolved_tickets,
+        coalesce({{ dbt.datediff('opened_at', 'resolved_at', 'second') }}, 0)
+            as resolution_seconds,
         false as is_active_respondent
     from tickets
 ),
@@ -181,10 +184,10 @@ metrics as (
             / nullif(segment_days.mau, 0) as survey_response_rate,
         cast(coalesce(segment_facts.complaint_tickets, 0) as double)
             / nullif(segment_days.mau, 0) as complaint_rate,
-        segment_facts.first_reply_hours_sum
-            / nullif(segment_facts.replied_tickets, 0) as first_reply_hours,
-        segment_facts.resolution_hours_sum
-            / nullif(segment_facts.resolved_tickets, 0) as resolution_hours
+        cast(segment_facts.first_reply_seconds as double)
+            / nullif(segment_facts.replied_tickets, 0) / 3600 as first_reply_hours,
+        cast(segment_facts.resolution_seconds as double)
+            / nullif(segment_facts.resolved_tickets, 0) / 3600 as resolution_hours
     from segment_days
     left join segment_facts
         on segment_days.metric_date = segment_facts.metric_date
