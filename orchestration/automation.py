@@ -36,13 +36,15 @@ from dagster._core.definitions.unresolved_asset_job_definition import (
     UnresolvedAssetJobDefinition,
 )
 
-from orchestration.landing import DAY_FOLDER, LANDING_TABLES, landing_files
+from orchestration.landing import DAY_FOLDER, LANDING_TABLES, OPS_LANDING_TABLES, landing_files
 from orchestration.project import BUSINESS_TIMEZONE, DAILY_PARTITIONS, landing_key
 from orchestration.resources import Warehouse
 from userops.quality.results import utc_now, write_run_failures
 
 TRAINING_ASSET_NAMES = ("churn_model",)
-LANDING_CHECKS = AssetSelection.checks_for_assets(*[landing_key(t) for t in LANDING_TABLES])
+LANDING_CHECKS = AssetSelection.checks_for_assets(
+    *[landing_key(t) for t in (*LANDING_TABLES, *OPS_LANDING_TABLES)]
+)
 
 
 def build_jobs(ml_keys: Sequence[AssetKey]) -> dict[str, UnresolvedAssetJobDefinition]:

@@ -2,7 +2,8 @@
 
 Merges the small modules, each owning one concern: dbt assets (dbt_assets), landing sources and
 freshness (landing), Great Expectations checks (quality), churn assets (ml, another module's
-`defs`, merged when present), jobs, schedules and sensors (automation). Loading does no
+`defs`, merged when present), delivery and experiment assets (operations), jobs, schedules and
+sensors (automation). Loading does no
 database work; the dbt manifest is parsed first if missing.
 """
 
@@ -53,6 +54,13 @@ def ml_asset_keys(ml_defs: Definitions | None) -> list[AssetKey]:
     return keys
 
 
+def operations_definitions() -> Definitions:
+    """The operations-loop assets (orchestration/operations.py): delivery, experiments."""
+    from orchestration.operations import defs
+
+    return defs
+
+
 def build_definitions() -> Definitions:
     ml_defs = ml_definitions()
     jobs = build_jobs(ml_asset_keys(ml_defs))
@@ -79,6 +87,7 @@ def build_definitions() -> Definitions:
         # Two cores: one process per step would cost ~8 s of imports each.
         executor=in_process_executor,
     )
+    core = Definitions.merge(core, operations_definitions())
     return Definitions.merge(core, ml_defs) if ml_defs is not None else core
 
 

@@ -25,6 +25,15 @@ from userops.quality.results import CheckRow, write_quality_results
 from userops.quality.settings import landing_format
 
 LANDING_TABLES = ("users", "events", "orders", "order_items", "marketing_spend")
+# The operations-loop tables (docs/operations_loop.md): observed like the others; their rules
+# are the quarantine rules of their base models (no Great Expectations suite of their own).
+OPS_LANDING_TABLES = (
+    "contact_preferences",
+    "deliveries",
+    "experiment_exposures",
+    "feedback",
+    "service_tickets",
+)
 MANDATORY_TABLES = ("orders",)
 DAY_FOLDER = re.compile(r"^dt=(\d{4}-\d{2}-\d{2})$")
 
@@ -57,13 +66,13 @@ def latest_day(files: list[Path]) -> str | None:
             description=f"Landing files of `{table}` (<landing dir>/{table}/dt=YYYY-MM-DD/*), "
             "read in place by dbt. Observed: file count, latest load day, listing hash.",
         )
-        for table in LANDING_TABLES
+        for table in (*LANDING_TABLES, *OPS_LANDING_TABLES)
     ],
     name="landing_files",
 )
 def landing_files_observation(warehouse: Warehouse) -> Iterator[ObserveResult]:
     landing_dir = warehouse.landing_path()
-    for table in LANDING_TABLES:
+    for table in (*LANDING_TABLES, *OPS_LANDING_TABLES):
         files = landing_files(landing_dir, table)
         yield ObserveResult(
             asset_key=["landing", table],

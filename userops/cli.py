@@ -125,6 +125,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="send alerts not sent yet to USEROPS_ALERT_FILE / USEROPS_ALERT_WEBHOOK_URL and "
         "record them in ops.alerts (what the Dagster sensor does)",
     )
+    # --- deliver (docs/operations_loop.md) ---
+    deliver = commands.add_parser(
+        "deliver", help="send the day's audience members (delivery_plans) to their destinations"
+    )
+    _add_paths(deliver)
+    deliver.add_argument(
+        "--date",
+        type=date.fromisoformat,
+        default=None,
+        help="delivery day, YYYY-MM-DD (default: the latest day of marts.delivery_plans)",
+    )
+    deliver.add_argument(
+        "--destinations",
+        type=Path,
+        default=None,
+        help="destinations YAML (default: $USEROPS_DESTINATIONS or destinations.yml)",
+    )
+    # --- end deliver ---
 
     demo = commands.add_parser("demo", help="generate sample data, build, summarise")
     _add_paths(demo)
@@ -402,6 +420,27 @@ def _alerts(warehouse: Path, days: int, notify: bool) -> None:
         print(f"Sent {len(sent)} new alerts to {', '.join(sinks) or 'ops.alerts only'}.")
 
 
+def _deliver(args: argparse.Namespace, warehouse: Path) -> int:
+    from userops.delivery import (
+        ConfigError,
+        DeliveryError,
+        default_outbox_dir,
+        deliver,
+        load_destinations,
+    )
+
+    try:
+        destinations, notes = load_destinations(
+            args.destinations, outbox_dir=default_outbox_dir(warehouse)
+        )
+        report = deliver(warehouse, delivery_date=args.date, destinations=destinations, notes=notes)
+    except (ConfigError, DeliveryError) as error:
+        print(error, file=sys.stderr)
+        return 1
+    print("\n".join(report.lines()))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -440,6 +479,8 @@ def _run(args: argparse.Namespace) -> int:
         _report(warehouse, args.output, if_missing=args.if_missing)
     elif args.command == "alerts":
         _alerts(warehouse, args.days, args.notify)
+    elif args.command == "deliver":
+        return _deliver(args, warehouse)
     elif args.command == "demo":
         _generate(args, landing_dir)
         code = _checked_build(

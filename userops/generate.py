@@ -1350,7 +1350,8 @@ def generate(
     incident: Incident | None = None,
 ) -> dict[str, int]:
     """Write the five landing tables under landing_dir (<table>/dt=YYYY-MM-DD/part-0.parquet) for
-    `days` days ending on end_date (inclusive). Returns rows written per table (bad rows included).
+    `days` days ending on end_date (inclusive), then the five operations-loop tables
+    (userops/generate_ops.py). Returns rows written per table (bad rows included).
     `incident` injects a known drop in one channel's conversion on one day (ground truth in
     incident.json).
     """
@@ -1364,7 +1365,9 @@ def generate(
     truth_dir = Path(ground_truth_dir) if ground_truth_dir else landing_dir.parent / "ground_truth"
     win = Window(start=end_date - timedelta(days=days - 1), days=days)
 
-    for name in TABLES:  # never mix two data sets in one folder
+    from userops.generate_ops import OPS_TABLES, write_ops_tables
+
+    for name in (*TABLES, *OPS_TABLES):  # never mix two data sets in one folder
         shutil.rmtree(landing_dir / name, ignore_errors=True)
     writer = _BackgroundWriter()
     try:
@@ -1384,4 +1387,6 @@ def generate(
         incident_file.unlink(missing_ok=True)
     else:
         incident_file.write_text(json.dumps(incident.as_dict(), indent=2) + "\n")
-    return {name: sinks[name].rows for name in TABLES}
+    # The operations-loop tables (userops/generate_ops.py): own RNG streams, written last.
+    ops_rows = write_ops_tables(landing_dir, pop, win, seed)
+    return {**{name: sinks[name].rows for name in TABLES}, **ops_rows}

@@ -22,6 +22,7 @@
         'days_since_last_paid_order': ('days_since_last_paid_order', 'numeric'),
         'value_score': ('value_score', 'numeric'),
         'churn_score': ('churn_score', 'numeric'),
+        'recent_complaint_tickets': ('recent_complaint_tickets', 'numeric'),
         'gender': ('gender', 'text'),
         'city_tier_label': ("'tier_' || cast(city_tier as " ~ dbt.type_string() ~ ")", 'text'),
         'top_category': ('top_category', 'text'),
@@ -31,5 +32,6 @@
         'activity_tier': ('activity_tier', 'text'),
         'rfm_segment_code': ('rfm_segment_code', 'text'),
         'value_tier': ('value_tier', 'text'),
+        'nps_category': ('nps_category', 'text'),
     }) -}}
 {% endmacro %}

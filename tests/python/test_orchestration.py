@@ -190,10 +190,11 @@ def test_every_check_result_is_written_to_data_quality_results(
     # The unknown event names the generator injects show up as a failed warning rule.
     unknown = frame[(frame.rule_name == "event_name_known")]
     assert list(unknown.passed) == [False] and list(unknown.severity) == ["warn"]
-    # One freshness row per landing table with a freshness config (order_items has none); the
-    # sample ends months before today, so at least one of them fails (without blocking).
+    # One freshness row per landing table with a freshness config (order_items has none): four
+    # core tables and the five operations-loop tables; the sample ends months before today, so
+    # at least one of them fails (without blocking).
     freshness = frame[frame.check_name == "dbt_source_freshness"]
-    assert len(freshness) == 4
+    assert len(freshness) == 9
     assert not freshness.passed.all()
 
 

@@ -32,6 +32,10 @@ tag_catalogue as (
     select * from {{ ref('tag_catalogue') }}
 ),
 
+satisfaction as (
+    select * from {{ ref('int_user_satisfaction_as_of') }}
+),
+
 {% if churn_scores_enabled() -%}
 churn_scores as (
     select * from {{ ref(var('churn_scores_model')) }}
@@ -47,6 +51,8 @@ metric_inputs as (
         layers.rfm_segment_code,
         layers.value_tier,
         layers.value_score,
+        satisfaction.nps_category,
+        coalesce(satisfaction.recent_complaint_tickets, 0) as recent_complaint_tickets,
         {% if churn_scores_enabled() -%}
         churn_scores.churn_score
         {%- else -%}
@@ -56,6 +62,9 @@ metric_inputs as (
     inner join layers
         on users_as_of.user_id = layers.user_id
         and users_as_of.as_of_date = layers.as_of_date
+    left join satisfaction
+        on users_as_of.user_id = satisfaction.user_id
+        and users_as_of.as_of_date = satisfaction.as_of_date
     {% if churn_scores_enabled() -%}
     left join churn_scores
         on users_as_of.user_id = churn_scores.user_id

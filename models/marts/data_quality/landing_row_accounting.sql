@@ -1,6 +1,9 @@
 -- Per landing table: raw rows read, rows staged, rows quarantined. Counted from the raw files
 -- themselves (not from the base models) so a row lost in between shows up as a difference.
-{%- set tables = ['users', 'events', 'orders', 'order_items', 'marketing_spend'] %}
+{%- set tables = [
+    'users', 'events', 'orders', 'order_items', 'marketing_spend',
+    'contact_preferences', 'deliveries', 'experiment_exposures', 'feedback', 'service_tickets',
+] %}
 
 with
 

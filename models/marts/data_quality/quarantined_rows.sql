@@ -5,6 +5,11 @@
     ('orders', 'order_id'),
     ('order_items', "order_id || '|' || product_id"),
     ('marketing_spend', "cast(spend_date_raw as " ~ dbt.type_string() ~ ") || '|' || channel"),
+    ('contact_preferences', "user_id || '|' || channel"),
+    ('deliveries', 'message_id'),
+    ('experiment_exposures', "experiment_id || '|' || user_id"),
+    ('feedback', 'feedback_id'),
+    ('service_tickets', 'ticket_id'),
 ] %}
 
 with

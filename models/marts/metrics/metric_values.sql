@@ -47,6 +47,10 @@ unpivoted as (
     {%- endfor %}
 ),
 
+satisfaction_metric_values as (
+    select * from {{ ref('satisfaction_metric_values') }}
+),
+
 final as (
     select
         metric_date,
@@ -55,6 +59,17 @@ final as (
         dimension_value,
         metric_value
     from unpivoted
+
+    union all
+
+    -- The satisfaction view's metrics, computed over feedback and tickets in their own mart.
+    select
+        metric_date,
+        metric_code,
+        dimension,
+        dimension_value,
+        metric_value
+    from satisfaction_metric_values
 )
 
 select * from final
