@@ -1,13 +1,13 @@
-"""Operations-loop assets (docs/operations_loop.md): the daily audience delivery and the
-experiment analysis, both Python steps after the dbt marts they read.
+"""Operations-loop assets (docs/operations_loop.md): the daily audience delivery, a Python
+step after the dbt marts it reads, and the sample-ratio check of the experiment results.
 
 - `audience_deliveries` sends the selected members of marts.delivery_plans of the run's
   business day (the latest planned day on or before the partition) to the destinations of
   destinations.yml ($USEROPS_DESTINATIONS), logging every batch in ops.deliveries. A batch that
   failed for good fails the step with the reasons (after every other batch was sent).
-- `experiment_results` runs the experiment engine (userops/experiments.py) over
-  marts.experiment_user_metrics into ops.experiment_results; a sample-ratio mismatch is a
-  warning check.
+- `experiments_have_no_sample_ratio_mismatch`, a warning check on the dbt mart
+  marts.experiment_results (the experiment engine in SQL): no experiment's split differs from
+  its plan.
 
 Merged into the code location by orchestration/definitions.py. Paths come from the
 environment when a step runs; importing this module does no work.
@@ -18,13 +18,13 @@ from datetime import date
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
-    AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
     Definitions,
     Failure,
     MaterializeResult,
     asset,
+    asset_check,
 )
 
 from orchestration.resources import Warehouse
@@ -86,50 +86,38 @@ def audience_deliveries(context: AssetExecutionContext, warehouse: Warehouse) ->
     )
 
 
-@asset(
-    key="experiment_results",
-    deps=[AssetKey(["experiment_user_metrics"]), AssetKey(["experiment_arms"])],
-    group_name="operations",
-    kinds={"python", "scipy", "duckdb"},
-    description=(
-        "A/B tests and audience holdouts analysed by one engine: SRM, CUPED, intervals for the "
-        "difference and relative lift, Holm across a test's metrics, always-valid intervals "
-        "(ops.experiment_results)."
-    ),
-    check_specs=[
-        AssetCheckSpec(
-            "experiments_have_no_sample_ratio_mismatch",
-            asset="experiment_results",
-            description="No experiment's split differs from its planned shares (chi-square "
-            "p < 0.001).",
-        )
-    ],
-)
-def experiment_results(context: AssetExecutionContext, warehouse: Warehouse) -> MaterializeResult:
-    from userops.experiments import run
+EXPERIMENT_RESULTS = AssetKey(["experiment_results"])
 
-    results = run(warehouse.warehouse_path())
-    mismatched = sorted({r.experiment_id for r in results if r.has_srm})
-    significant = [
-        f"{r.experiment_id}/{r.variant}/{r.metric_code}"
-        for r in results
-        if r.is_significant and r.experiment_kind == "ab_test"
-    ]
-    return MaterializeResult(
-        metadata={
-            "result_rows": len(results),
-            "experiments": len({r.experiment_id for r in results}),
-            "significant_ab_results": ", ".join(significant) or "none",
-        },
-        check_results=[
-            AssetCheckResult(
-                check_name="experiments_have_no_sample_ratio_mismatch",
-                passed=not mismatched,
-                severity=AssetCheckSeverity.WARN,
-                metadata={"experiments_with_srm": ", ".join(mismatched) or "none"},
-            )
-        ],
+
+def mismatched_experiments(warehouse_path: str) -> list[str]:
+    """Experiments of marts.experiment_results whose split differs from the plan (has_srm)."""
+    import duckdb
+
+    with duckdb.connect(warehouse_path, read_only=True) as connection:
+        rows = connection.execute(
+            "select distinct experiment_id from marts.experiment_results where has_srm"
+            " order by experiment_id"
+        ).fetchall()
+    return [str(row[0]) for row in rows]
+
+
+@asset_check(
+    asset=EXPERIMENT_RESULTS,
+    name="experiments_have_no_sample_ratio_mismatch",
+    blocking=False,
+    description="No experiment's split differs from its planned shares (marts.experiment_results"
+    ".has_srm: chi-square p below var experiment_srm_alpha); a mismatch means the assignment is "
+    "broken and the experiment's results should not be trusted.",
+)
+def experiments_have_no_sample_ratio_mismatch(warehouse: Warehouse) -> AssetCheckResult:
+    mismatched = mismatched_experiments(str(warehouse.warehouse_path()))
+    return AssetCheckResult(
+        passed=not mismatched,
+        severity=AssetCheckSeverity.WARN,
+        metadata={"experiments_with_srm": ", ".join(mismatched) or "none"},
     )
 
 
-defs = Definitions(assets=[audience_deliveries, experiment_results])
+defs = Definitions(
+    assets=[audience_deliveries], asset_checks=[experiments_have_no_sample_ratio_mismatch]
+)

@@ -20,3 +20,16 @@
     group by experiment_id
     having abs(sum(allocation_share) - 1) > 0.000001
 {% endtest %}
+
+
+{% test at_most_max_variants_per_experiment(model) %}
+    select
+        experiment_id,
+        count(*) as variants,
+        'an experiment may have at most var experiment_max_variants = '
+        || '{{ var("experiment_max_variants") }} variants (raise the var to allow more)'
+            as failure_reason
+    from {{ model }}
+    group by experiment_id
+    having count(*) > {{ var('experiment_max_variants') }}
+{% endtest %}
