@@ -20,7 +20,11 @@ anchors as (
         count(distinct user_id) as anchor_users,
         count(*) as anchor_paths
     from session_events
-    where event_name in ('{{ anchor_events | join("', '") }}')
+    where event_name in (
+        {%- for anchor_event in anchor_events %}
+        '{{ anchor_event }}'{{ ',' if not loop.last }}
+        {%- endfor %}
+    )
     group by event_name
 ),
 

@@ -27,8 +27,12 @@ followed as (
         event_at,
         user_event_number
         {%- for offset in range(1, max_steps) %},
-        lead(event_name, {{ offset }}) over (partition by user_id order by user_event_number) as next_event_{{ offset }},
-        lead(event_at, {{ offset }}) over (partition by user_id order by user_event_number) as next_at_{{ offset }}
+        lead(event_name, {{ offset }}) over (
+            partition by user_id order by user_event_number
+        ) as next_event_{{ offset }},
+        lead(event_at, {{ offset }}) over (
+            partition by user_id order by user_event_number
+        ) as next_at_{{ offset }}
         {%- endfor %}
     from session_events
 ),

@@ -32,7 +32,11 @@ anchors as (
             order by user_event_number
         ) = 1 as is_first_anchor
     from session_events
-    where event_name in ('{{ anchor_events | join("', '") }}')
+    where event_name in (
+        {%- for anchor_event in anchor_events %}
+        '{{ anchor_event }}'{{ ',' if not loop.last }}
+        {%- endfor %}
+    )
 ),
 
 steps as (

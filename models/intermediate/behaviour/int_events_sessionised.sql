@@ -47,7 +47,10 @@ gap_starts as (
         event_at,
         case
             when previous_event_at is null then 1
-            when {{ dbt.datediff('previous_event_at', 'event_at', 'second') }} > {{ gap_seconds }} then 1
+            when
+                {{ dbt.datediff('previous_event_at', 'event_at', 'second') }}
+                > {{ gap_seconds }}
+                then 1
             else 0
         end as is_session_start
     from unsessioned
@@ -70,7 +73,12 @@ sessionised as (
         user_actions.user_id,
         coalesce(
             user_actions.given_session_id,
-            {{ dbt.concat(["'gap-'", 'user_actions.user_id', "'-'", 'cast(gap_sessions.gap_session_number as ' ~ dbt.type_string() ~ ')']) }}
+            {{ dbt.concat([
+                "'gap-'",
+                'user_actions.user_id',
+                "'-'",
+                'cast(gap_sessions.gap_session_number as ' ~ dbt.type_string() ~ ')',
+            ]) }}
         ) as session_id,
         user_actions.given_session_id is null as is_derived_session,
         user_actions.event_at,

@@ -70,7 +70,7 @@ ordered_step_{{ step }} as (
         on previous_step.funnel_code = funnel_events.funnel_code
         and previous_step.user_id = funnel_events.user_id
         and funnel_events.step_number = {{ step }}
-        and funnel_events.event_at >= previous_step.reached_at
+        and previous_step.reached_at <= funnel_events.event_at
         and funnel_events.event_at
             <= {{ dbt.dateadd('hour', 'previous_step.conversion_window_hours', 'previous_step.entered_at') }}
     group by

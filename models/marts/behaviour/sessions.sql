@@ -49,8 +49,9 @@ final as (
         aggregated.session_date,
         aggregated.started_at,
         aggregated.ended_at,
-        cast({{ dbt.datediff('aggregated.started_at', 'aggregated.ended_at', 'second') }} as bigint)
-            as duration_seconds,
+        cast(
+            {{ dbt.datediff('aggregated.started_at', 'aggregated.ended_at', 'second') }} as bigint
+        ) as duration_seconds,
         cast(aggregated.event_count as bigint) as event_count,
         aggregated.first_event_name,
         last_events.last_event_name,
