@@ -173,8 +173,14 @@ def test_orders_only_data_set_builds(sample_landing: Path, tmp_path: Path) -> No
                 "select table_name, raw_rows from marts.landing_row_accounting"
             ).fetchall()
         )
+        behaviour_rows = {
+            mart: connection.execute(f"select count(*) from marts.{mart}").fetchall()[0][0]
+            for mart in ("sessions", "event_paths", "funnel_drop_off_paths")
+        }
     assert users == derived == orders_users > 0
     assert events == 0
+    # Paths need events: without them the behaviour marts are built, empty.
+    assert behaviour_rows == {"sessions": 0, "event_paths": 0, "funnel_drop_off_paths": 0}
     assert accounting["events"] == accounting["users"] == 0
     assert accounting["orders"] > 0
 
