@@ -32,6 +32,58 @@ MART_COLUMNS = {
 }
 # Cumulative windows go on past the latest data day for as long as the window holds one.
 LONGEST_WINDOW_DAYS = 30
+# satisfaction_metric_values' metrics (from its overall rows) and the 30-day counts behind them,
+# counted here from the staged answers and tickets.
+SATISFACTION_CODES = {
+    "nps", "csat", "survey_response_rate", "complaint_rate", "first_reply_hours",
+    "resolution_hours",
+}  # fmt: skip
+ANSWER_COUNTS = {
+    "nps_answers_30d", "promoters_30d", "detractors_30d", "csat_answers_30d",
+    "satisfied_csat_answers_30d", "active_respondents_30d",
+}  # fmt: skip
+SATISFACTION_COUNTS_SQL = """
+with days as (select metric_date from marts.daily_metrics),
+answers as (
+    select
+        days.metric_date,
+        count(feedback.feedback_id) as answer_rows,
+        sum(case when feedback.survey_type = 'nps' then 1 else 0 end) as nps_answers_30d,
+        sum(case when feedback.score >= 9 and feedback.survey_type = 'nps' then 1 else 0 end)
+            as promoters_30d,
+        sum(case when feedback.score <= 6 and feedback.survey_type = 'nps' then 1 else 0 end)
+            as detractors_30d,
+        sum(case when feedback.survey_type = 'csat' then 1 else 0 end) as csat_answers_30d,
+        sum(case when feedback.score >= 4 and feedback.survey_type = 'csat' then 1 else 0 end)
+            as satisfied_csat_answers_30d,
+        count(distinct case when user_days.is_active then feedback.user_id end)
+            as active_respondents_30d
+    from days
+    left join staging.stg_landing__feedback as feedback
+        on feedback.submitted_date <= days.metric_date
+        and feedback.submitted_date > days.metric_date - interval 30 day
+    left join intermediate.int_user_days_aggregated as user_days
+        on feedback.user_id = user_days.user_id
+        and feedback.submitted_date = user_days.activity_date
+    group by days.metric_date
+),
+tickets as (
+    select
+        days.metric_date,
+        count(tickets.ticket_id) as ticket_rows,
+        sum(case when tickets.category = 'complaint' then 1 else 0 end) as complaint_tickets_30d,
+        count(tickets.first_replied_at) as replied_tickets_30d,
+        sum(coalesce(tickets.first_reply_hours, 0)) as first_reply_hours_30d,
+        count(tickets.resolved_at) as resolved_tickets_30d,
+        sum(coalesce(tickets.resolution_hours, 0)) as resolution_hours_30d
+    from days
+    left join staging.stg_landing__service_tickets as tickets
+        on tickets.opened_date <= days.metric_date
+        and tickets.opened_date > days.metric_date - interval 30 day
+    group by days.metric_date
+)
+select * from answers inner join tickets using (metric_date)
+"""
 
 # Every query of the test in one process: the wrapper README documents, called once per grain.
 MF_QUERIES = """
@@ -128,7 +180,17 @@ def test_every_catalogue_metric_is_defined_or_listed_with_a_reason() -> None:
         # One definition: MetricFlow describes a metric in the catalogue's words.
         assert " ".join(metrics[code]["description"].split()) == row["definition"], code
     defined = [code for code in catalogue() if table[code][0] != "not expressible"]
-    assert len(defined) == 27
+    assert len(defined) == 33 and len(catalogue()) == 34
+
+
+def test_satisfaction_windows_are_the_dbt_var() -> None:
+    """MetricFlow's windows are literals; satisfaction_metric_values reads the var."""
+    project = yaml.safe_load((PROJECT_DIR / "dbt_project.yml").read_text(encoding="utf-8"))
+    window = f"{project['vars']['satisfaction_window_days']} days"
+    thirty_day = [m for name, m in metricflow_metrics().items() if name.endswith("_30d")]
+    assert len(thirty_day) == 12  # the 11 satisfaction counts and referral_conversions_30d
+    for metric in thirty_day:
+        assert metric["type_params"]["cumulative_type_params"]["window"] == window, metric
 
 
 def test_manifest_is_stale_when_a_parsed_file_is_newer(tmp_path: Path) -> None:
@@ -206,6 +268,12 @@ def marts_expectations(build: Build, daily_codes: set[str]) -> tuple[dict, dict]
         months = rows(
             "select * from marts.monthly_repurchase_rates where group_dimension = 'overall'"
         )
+        satisfaction = rows(
+            "pivot (select metric_date, metric_code, metric_value"
+            " from marts.satisfaction_metric_values where dimension = 'overall')"
+            " on metric_code using first(metric_value)"
+        )
+        satisfaction_counts = rows(SATISFACTION_COUNTS_SQL)
 
     def times(rate: float | None, denominator: int | None) -> float | None:
         # A count behind a ratio, where the mart's ratio pins it down (denominator > 0).
@@ -216,7 +284,9 @@ def marts_expectations(build: Build, daily_codes: set[str]) -> tuple[dict, dict]
         segment, cohort = segment_days[day], cohorts.get(day, {})
         activation_closed = segment["is_activation_window_closed"]
         roi_closed = segment["is_roi_window_closed"]
-        expected = {code: mart[MART_COLUMNS.get(code, code)] for code in daily_codes}
+        expected = {
+            code: mart[MART_COLUMNS.get(code, code)] for code in daily_codes - SATISFACTION_CODES
+        }
         expected |= {
             "searching_users": times(mart["search_rate"], mart["dau"]),
             "carting_users": times(mart["add_to_cart_rate"], mart["dau"]),
@@ -236,6 +306,13 @@ def marts_expectations(build: Build, daily_codes: set[str]) -> tuple[dict, dict]
             expected[f"d{horizon}_cohort_users"] = (
                 cohort["new_users"] if retained is not None else None
             )
+        expected |= {code: satisfaction[day][code] for code in daily_codes & SATISFACTION_CODES}
+        # MetricFlow has no row for a 30-day count whose window holds no answer (no ticket).
+        counts = satisfaction_counts[day]
+        for metric, value in counts.items():
+            if metric.endswith("_30d"):
+                rows_column = "answer_rows" if metric in ANSWER_COUNTS else "ticket_rows"
+                expected[metric] = value if counts[rows_column] else None
         by_day[day] = expected
     by_month = {
         month: {

@@ -28,15 +28,11 @@ layer_dates as (
 ),
 
 feedback as (
-    select * from {{ ref('stg_landing__feedback') }}
+    select * from {{ ref('int_feedback_answers_joined') }}
 ),
 
 tickets as (
     select * from {{ ref('stg_landing__service_tickets') }}
-),
-
-user_days as (
-    select * from {{ ref('int_user_days_aggregated') }}
 ),
 
 metric_days as (
@@ -58,11 +54,8 @@ answer_facts as (
         cast(0 as bigint) as first_reply_seconds,
         0 as resolved_tickets,
         cast(0 as bigint) as resolution_seconds,
-        coalesce(user_days.is_active, false) as is_active_respondent
+        feedback.is_answered_on_active_day as is_active_respondent
     from feedback
-    left join user_days
-        on feedback.user_id = user_days.user_id
-        and feedback.submitted_date = user_days.activity_date
 ),
 
 ticket_facts as (
