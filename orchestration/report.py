@@ -23,7 +23,7 @@ REPORT_MARTS = (
     "user_layers",
     "layer_migrations",
     "funnel_conversions",
-    "user_paths",
+    "event_paths",
     "dau_change_decompositions",
     "audience_outcomes",
     "landing_row_accounting",

@@ -21,6 +21,8 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from userops.sql import sql_string_literal
+
 REPORT_FILE = "userops_report.html"
 # The north star and one metric per AARRR stage, in the order of the funnel of pirate metrics.
 AARRR_METRICS = ("new_users", "activation_rate", "dau", "d7_retention", "paying_rate", "k_factor")
@@ -486,9 +488,9 @@ def paths_chart(marts: Marts) -> Chart:
     import plotly.graph_objects as go
 
     zh, en = "用户路径桑基图", "User paths"
-    table = next((t for t in ("marts.user_paths", "marts.paths") if marts.has(t)), None)
-    if table is None:
-        return _missing("paths", zh, en, "marts.user_paths")
+    table = "marts.event_paths"
+    if not marts.has(table):
+        return _missing("paths", zh, en, table)
     columns = set(marts.frame(f"select * from {table} limit 0").columns)
     needed = {"step_number", "from_event", "to_event", "users"}
     if not needed <= columns:
@@ -496,9 +498,16 @@ def paths_chart(marts: Marts) -> Chart:
     filters = ["step_number <= 4"]
     if "direction" in columns:
         filters.append("direction = 'after'")
+    anchor = None
     if "anchor_event" in columns:
-        anchor = marts.frame(f"select min(anchor_event) as a from {table}").a[0]
-        filters.append(f"anchor_event = '{anchor}'")
+        # The anchor most users reach (the paths mart walks several, var path_anchor_events).
+        anchors = marts.frame(
+            f"select anchor_event, max(anchor_users) as users from {table}"
+            " group by all order by users desc, anchor_event limit 1"
+        )
+        if not anchors.empty:
+            anchor = str(anchors.anchor_event[0])
+            filters.append(f"anchor_event = {sql_string_literal(anchor)}")
     frame = marts.frame(
         f"select step_number, from_event, to_event, sum(users) as users from {table}"
         f" where {' and '.join(filters)} group by all order by step_number"
@@ -518,7 +527,8 @@ def paths_chart(marts: Marts) -> Chart:
             },
         )
     )
-    return Chart("paths", zh, en, _layout(figure, height=520))
+    note = f"Users after their first {anchor} (steps 1-4; other, drop_off)." if anchor else ""
+    return Chart("paths", zh, en, _layout(figure, height=520), note=note)
 
 
 def dau_waterfall_chart(marts: Marts) -> Chart:

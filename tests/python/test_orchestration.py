@@ -521,8 +521,8 @@ def test_landing_observation_versions_follow_the_file_listing(
 @pytest.mark.skipif(__import__("report_page").CHROMIUM is None, reason="chromium is not installed")
 def test_report_asset_renders_every_chart_in_chromium(location: Location, full_run: Any) -> None:
     """The run's report asset: its metadata links the page, which opens in headless Chromium
-    with no console error and draws every chart the sample can fill (value cohorts and paths
-    when their marts exist); screenshots go to test-artifacts/report/."""
+    with no console error and draws every chart the sample can fill (value cohorts when their
+    mart exists); screenshots go to test-artifacts/report/."""
     from report_page import artifacts_dir, check_report
 
     from userops.report import default_report_path
@@ -545,6 +545,7 @@ def test_report_asset_renders_every_chart_in_chromium(location: Location, full_r
         "layers",
         "migrations",
         "funnels",
+        "paths",
         "dau_waterfall",
         "churn",
         "audiences",
@@ -553,5 +554,5 @@ def test_report_asset_renders_every_chart_in_chromium(location: Location, full_r
     assert expected <= set(page.charts), page.empty_sections
     for key, drawn in page.charts.items():
         assert drawn["traces"] > 0 and drawn["points"] > 0 and drawn["marks"] > 0, (key, drawn)
-    assert set(page.empty_sections) <= {"ltv", "paths"}
+    assert set(page.empty_sections) <= {"ltv"}
     assert len(page.screenshots) == len(page.sections)
