@@ -116,7 +116,11 @@
 
 {#- Column names per file, lower-cased. Parquet: one metadata query for all files; CSV: the
     header of each file. A file DuckDB cannot read fails here with its own message, which names
-    the file. -#}
+    the file. Two CSV faults DuckDB reads without an error, as a table whose required columns
+    are all missing, fail here with what they are: a zero-byte file (read as one column
+    `column0`), and a file whose rows do not all have the header's number of fields (DuckDB's
+    sniffer then finds no delimiter and reads one column named after the whole header line).
+    `userops build` checks CSV files before dbt and names the line (userops/landing_csv.py). -#}
 {% macro landing_file_columns(pattern, files) %}
     {{- return(adapter.dispatch('landing_file_columns', 'userops')(pattern, files)) -}}
 {% endmacro %}
@@ -130,10 +134,28 @@
             {%- do by_file.setdefault(row[0], []).append(row[1]) -%}
         {%- endfor -%}
     {%- else -%}
+        {#- read_blob reads no content when only the size is selected. -#}
+        {%- set empty = run_query(
+            "select filename from read_blob('" ~ pattern ~ "') where size = 0 order by 1").columns[0].values() -%}
+        {%- if empty -%}
+            {{ exceptions.raise_compiler_error(
+                "Landing file " ~ (empty | join(', ')) ~ ": empty file (0 bytes): deliver it again or "
+                ~ "delete it (docs/landing_contract.md).") }}
+        {%- endif -%}
         {%- for file in files -%}
             {%- set result = run_query(
                 "select lower(column_name) from (describe select * from read_csv('" ~ file ~ "'))") -%}
-            {%- do by_file.update({file: result.columns[0].values() | list}) -%}
+            {%- set columns = result.columns[0].values() | list -%}
+            {#- The first column (hive partition columns such as dt come last). No column of the
+                contract has a delimiter in its name. -#}
+            {%- if columns and (columns[0] | select('in', [',', ';', '\t', '|']) | list) -%}
+                {{ exceptions.raise_compiler_error(
+                    "Landing file " ~ file ~ ": its rows do not all have the header's number of "
+                    ~ "fields (DuckDB read one column named '" ~ columns[0][:120] ~ "'): a row with "
+                    ~ "more or fewer fields, or a delimiter in an unquoted value. userops build names "
+                    ~ "the line (docs/landing_contract.md).") }}
+            {%- endif -%}
+            {%- do by_file.update({file: columns}) -%}
         {%- endfor -%}
     {%- endif -%}
     {{ return(by_file) }}
