@@ -96,7 +96,7 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     for day, content in LOADING_FILES.items():
         write_orders(landing, day, content)
     result = run_dbt(
-        ["build", "-s", "+landing_row_accounting", "--indirect-selection", "cautious"],
+        ["build", "-s", "+landing_row_accounting", "--exclude-resource-type", "test"],
         landing_dir=landing,
         warehouse_path=work / "w.duckdb",
         dbt_vars=CSV_VARS,
@@ -155,14 +155,18 @@ def test_loading_files_pass_the_pre_build_check(loaded: tuple[Path, Path]) -> No
 
 
 # -------------------------------------------------------------------------- files that fail
+# One faulty file per table, so one `userops build` and one `dbt build` show every message:
+# (table, file content, line the pre-check names, its message, the plain dbt build's message).
 FAILING_FILES = {
-    "empty": (b"", None, "empty file (0 bytes)", "empty file (0 bytes)"),
+    "empty": ("events", b"", None, "empty file (0 bytes)", "empty file (0 bytes)"),
     "gbk": (
+        "users",
         lines(
-            HEADER,
-            *order_rows(2, 2),
-            "o23,u3,2026-01-02 13:00:00,paid,3.50,新年,CNY",
-            *order_rows(2, 2, first=4),
+            "user_id,signup_at,city",
+            "u1,2026-01-02 11:00:00,Shanghai",
+            "u2,2026-01-02 12:00:00,Shanghai",
+            "u3,2026-01-02 13:00:00,北京",
+            "u4,2026-01-02 14:00:00,Shanghai",
         ).encode("gbk"),
         4,
         "not UTF-8 (looks like GBK)",
@@ -170,33 +174,50 @@ FAILING_FILES = {
         "CSV Error on Line: 4",
     ),
     "extra_field": (
-        lines(HEADER, *order_rows(2, 2), "o23,u3,2026-01-02 13:00:00,paid,3.50,,CNY,x").encode(),
+        "marketing_spend",
+        lines(
+            "spend_date,channel,spend",
+            "2026-01-01,social,10.0",
+            "2026-01-02,social,11.0",
+            "2026-01-03,social,1,200.0",  # a thousands separator, unquoted
+        ).encode(),
         4,
-        "8 fields where the header has 7",
+        "4 fields where the header has 3",
         "DuckDB found no header row in it, because a row has more or fewer fields",
     ),
     "missing_field": (
-        lines(HEADER, *order_rows(2, 2), "o23,u3,2026-01-02 13:00:00,paid,3.50").encode(),
+        "order_items",
+        lines(
+            "order_id,product_id,category,quantity,unit_price",
+            "o11,p1,fruit,1,2.50",
+            "o11,p2,fruit,2,3.50",
+            "o12,p1,fruit,1",
+        ).encode(),
         4,
-        "5 fields where the header has 7",
+        "4 fields where the header has 5",
         "DuckDB found no header row in it, because a row has more or fewer fields",
     ),
 }
 
 
-@pytest.fixture(scope="module", params=sorted(FAILING_FILES))
-def failing(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
-    name = request.param
-    content, line, precheck_text, dbt_text = FAILING_FILES[name]
-    work = tmp_path_factory.mktemp(f"csv_{name}")
-    write_orders(work / "landing", 1, lines(HEADER, *order_rows(1, 2)).encode())
-    bad = write_orders(work / "landing", 2, content)
-    return work, bad, line, precheck_text, dbt_text
+@pytest.fixture(scope="module")
+def failing(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Path]]:
+    """A landing folder with good orders and one faulty file of each kind in another table."""
+    landing = tmp_path_factory.mktemp("csv_fails") / "landing"
+    write_orders(landing, 1, lines(HEADER, *order_rows(1, 2)).encode())
+    paths = {}
+    for name, (table, content, *_) in FAILING_FILES.items():
+        paths[name] = landing / table / "dt=2026-01-02" / "part-0.csv"
+        paths[name].parent.mkdir(parents=True)
+        paths[name].write_bytes(content)
+    return landing, paths
 
 
-def test_userops_build_stops_with_one_line_naming_file_and_line(failing) -> None:
-    work, bad, line, precheck_text, _ = failing
-    warehouse = work / "cli.duckdb"
+def test_userops_build_stops_with_one_line_per_file_naming_file_and_line(
+    failing: tuple[Path, dict[str, Path]],
+) -> None:
+    landing, paths = failing
+    warehouse = landing.parent / "cli.duckdb"
     result = subprocess.run(
         [
             sys.executable,
@@ -205,7 +226,7 @@ def test_userops_build_stops_with_one_line_naming_file_and_line(failing) -> None
             "build",
             "--no-publish",
             "--landing-dir",
-            str(work / "landing"),
+            str(landing),
             "--warehouse",
             str(warehouse),
             "--",
@@ -219,29 +240,46 @@ def test_userops_build_stops_with_one_line_naming_file_and_line(failing) -> None
         check=False,
         timeout=120,
     )
-    where = f"{bad} line {line}" if line else str(bad)
     assert result.returncode == 1
-    first, *rest = result.stderr.splitlines()
-    assert first.startswith(f"userops build: landing file {where}: {precheck_text}")
-    assert rest == ["Nothing was built. The CSV rules: docs/landing_contract.md."]
+    first, *faults, last = result.stderr.splitlines()
+    assert first.startswith("userops build: landing file ")
+    faults = [first.removeprefix("userops build: "), *faults]
+    assert last == "Nothing was built. The CSV rules: docs/landing_contract.md."
+    assert len(faults) == len(FAILING_FILES)
+    for name, (_, _, line, message, _) in FAILING_FILES.items():
+        where = f"{paths[name]} line {line}" if line else str(paths[name])
+        assert sum(fault.startswith(f"landing file {where}: {message}") for fault in faults) == 1
     assert "no required column" not in result.stderr
     assert not warehouse.exists()  # dbt never started
 
 
-def test_plain_dbt_build_names_the_file_and_the_fault(failing) -> None:
-    work, bad, _, _, dbt_text = failing
+def test_plain_dbt_build_names_each_file_and_its_fault(
+    failing: tuple[Path, dict[str, Path]],
+) -> None:
+    landing, paths = failing
+    models = sorted(f"base_landing__{table}" for table, *_ in FAILING_FILES.values())
     result = run_dbt(
-        ["build", "-s", "base_landing__orders", "--exclude-resource-type", "unit_test"],
-        landing_dir=work / "landing",
-        warehouse_path=work / "dbt.duckdb",
+        [
+            "build",
+            "-s",
+            *models,
+            "--exclude-resource-type",
+            "unit_test",
+            "--exclude-resource-type",
+            "test",
+        ],
+        landing_dir=landing,
+        warehouse_path=landing.parent / "dbt.duckdb",
         dbt_vars=CSV_VARS,
         capture=True,
-        target_path=work / "target",
+        target_path=landing.parent / "target",
     )
     output = result.stdout + result.stderr
     assert result.returncode != 0
-    assert dbt_text in output
-    assert str(bad) in output
+    assert f"ERROR={len(models)}" in output
+    for name, (*_, dbt_message) in FAILING_FILES.items():
+        assert dbt_message in output, name
+        assert str(paths[name]) in output, name
     assert "no required column" not in output
 
 
