@@ -104,8 +104,8 @@ def _convert_hint() -> str:
 
 
 def read_header(path: Path) -> tuple[str, list[str]]:
-    """(delimiter, lower-cased column names) of the first line, without a UTF-8 BOM: the
-    delimiter is the candidate that splits it into the most fields."""
+    """(delimiter, column names) of the first line, without a UTF-8 BOM: the delimiter is the
+    candidate that splits it into the most fields."""
     with path.open("rb") as handle:
         head = handle.read(HEADER_BYTES)
     text = head.removeprefix(UTF8_BOM).decode("utf-8", errors="replace")
@@ -115,7 +115,8 @@ def read_header(path: Path) -> tuple[str, list[str]]:
         fields = next(csv.reader([first_line], delimiter=delimiter), [])
         if len(fields) > len(best[1]):
             best = (delimiter, fields)
-    return best[0], [name.lower() for name in best[1]]
+    # Trimmed and lower-cased, as DuckDB's header and the dbt macros read names.
+    return best[0], [name.strip().lower() for name in best[1]]
 
 
 def header_problem(path: Path, required: Iterable[str]) -> CsvProblem | None:

@@ -313,6 +313,10 @@ def test_utf8_multibyte_at_chunk_boundaries_and_bom_are_fine(
         monkeypatch.setattr(landing_csv, "CHUNK_BYTES", chunk)
         assert encoding_problem(path) is None
     assert read_header(path) == (",", HEADER.split(","))
+    # Names as DuckDB reads them (trimmed; the macros lower-case them).
+    spaced = tmp_path / "spaced.csv"
+    spaced.write_text('Order_ID, user_id ,"status"\n')
+    assert read_header(spaced) == (",", ["order_id", "user_id", "status"])
 
 
 def test_other_encodings_and_a_character_cut_at_the_end(tmp_path: Path) -> None:
