@@ -21,6 +21,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from userops.quality.settings import landing_glob
+
 UTF8_BOM = codecs.BOM_UTF8
 # Byte-order marks of encodings that are not UTF-8 (UTF-32 first: its LE mark starts with UTF-16's).
 OTHER_BOMS = [
@@ -196,7 +198,7 @@ def csv_problems(landing_dir: Path, required: Mapping[str, list[str]]) -> list[C
     problems: list[CsvProblem] = []
     readable: list[Path] = []
     for table, columns in required.items():
-        for name in sorted(glob.glob(f"{Path(landing_dir)}/{table}/*/*.csv")):
+        for name in sorted(glob.glob(landing_glob(landing_dir, table, "csv"))):
             path = Path(name)
             problem = encoding_problem(path) or header_problem(path, columns)
             if problem:
