@@ -21,6 +21,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
+
 from userops.quality.settings import landing_glob
 
 UTF8_BOM = codecs.BOM_UTF8
@@ -34,6 +36,7 @@ OTHER_BOMS = [
 # Delimiters a header may use; DuckDB's sniffer detects the same ones.
 DELIMITERS = [",", ";", "\t", "|"]
 CHUNK_BYTES = 1 << 20
+UNCLOSED_QUOTE = 'a quoted value that is never closed (a missing "?)'
 HEADER_BYTES = 1 << 16
 
 
@@ -141,8 +144,6 @@ def field_count_problems(paths: list[Path]) -> list[CsvProblem]:
     """The first row of each file whose number of fields differs from its header's: DuckDB
     reads the files with the dialect fixed (header, delimiter, RFC 4180 quotes), so quoted
     delimiters, quotes and line breaks inside values count as one field."""
-    import duckdb
-
     # One read per header (DuckDB's rejects table cannot be combined with union_by_name).
     by_header: dict[tuple[str, tuple[str, ...]], list[Path]] = {}
     for path in paths:
@@ -152,24 +153,75 @@ def field_count_problems(paths: list[Path]) -> list[CsvProblem]:
     # No progress bar: it would print to the terminal of `userops build`.
     with duckdb.connect() as connection:
         connection.execute("set enable_progress_bar = false").fetchall()
-        for (delimiter, _), files in by_header.items():
-            connection.execute(
-                "select count(*) from read_csv($files, header = true, delim = $delim, quote = '\"',"
-                " escape = '\"', all_varchar = true, store_rejects = true,"
-                " rejects_scan = 'csv_scans', rejects_table = 'csv_errors')",
-                {"files": [str(file) for file in files], "delim": delimiter},
-            ).fetchall()
-            rows = connection.execute(
-                "select scans.file_path, min(errors.line), arg_min(errors.error_type, errors.line),"
-                " arg_min(errors.error_message, errors.line)"
-                " from csv_errors as errors inner join csv_scans as scans"
-                " on errors.scan_id = scans.scan_id and errors.file_id = scans.file_id"
-                " group by all order by all"
-            ).fetchall()
-            for file, line, error_type, message in rows:
-                problems.append(CsvProblem(Path(file), _row_message(error_type, message), line))
-            connection.execute("drop table csv_errors").fetchall()
-            connection.execute("drop table csv_scans").fetchall()
+        for (delimiter, columns), files in by_header.items():
+            try:
+                problems.extend(_rejected_rows(connection, files, delimiter, len(columns)))
+            except duckdb.Error:
+                # One file DuckDB cannot read at all stops the read of the group: read them one
+                # by one to name it.
+                for file in files:
+                    try:
+                        problems.extend(_rejected_rows(connection, [file], delimiter, len(columns)))
+                    except duckdb.Error as error:
+                        first_line = str(error).splitlines()[0]
+                        problems.append(CsvProblem(file, f"unreadable CSV ({first_line})"))
+    return problems
+
+
+def _rejected_rows(
+    connection: duckdb.DuckDBPyConnection, files: list[Path], delimiter: str, width: int
+) -> list[CsvProblem]:
+    """The first rejected row of each file, read with RFC 4180 quotes; a file whose only fault
+    is a quote never closed is read again without quoting, as DuckDB's sniffer reads it
+    in the build (the quote is then part of the value: `"SAVE 10` loads as written)."""
+    problems = _rejected_rows_quoted(connection, files, delimiter, width, quote='"')
+    kept = []
+    for problem in problems:
+        if problem.message == UNCLOSED_QUOTE and not _rejected_rows_quoted(
+            connection, [problem.file], delimiter, width, quote=""
+        ):
+            continue
+        kept.append(problem)
+    return kept
+
+
+def _rejected_rows_quoted(
+    connection: duckdb.DuckDBPyConnection,
+    files: list[Path],
+    delimiter: str,
+    width: int,
+    quote: str,
+) -> list[CsvProblem]:
+    """Reads the files with the dialect fixed, nothing sniffed (a sniffer would guess another
+    dialect for a file with a bad row), and returns the first rejected row of each file."""
+    columns = {f"c{index}": "varchar" for index in range(width)}
+    connection.execute(
+        "select count(*) from read_csv($files, auto_detect = false, header = true,"
+        " columns = $columns, delim = $delim, quote = $quote, escape = $quote, comment = '',"
+        " store_rejects = true, rejects_scan = 'csv_scans', rejects_table = 'csv_errors')",
+        {
+            "files": [str(file) for file in files],
+            "columns": columns,
+            "delim": delimiter,
+            "quote": quote,
+        },
+    ).fetchall()
+    # A row short of two fields has a rejected row per missing field: the first one
+    # ("Found: 4" before "Found: 5") counts its fields.
+    rows = connection.execute(
+        "select scans.file_path, errors.line, errors.error_type, errors.error_message"
+        " from csv_errors as errors inner join csv_scans as scans"
+        " on errors.scan_id = scans.scan_id and errors.file_id = scans.file_id"
+        " order by scans.file_path, errors.line, errors.column_idx"
+    ).fetchall()
+    connection.execute("drop table csv_errors").fetchall()
+    connection.execute("drop table csv_scans").fetchall()
+    problems = []
+    seen: set[str] = set()
+    for file, line, error_type, message in rows:
+        if file not in seen:
+            seen.add(file)
+            problems.append(CsvProblem(Path(file), _row_message(error_type, message), line))
     return problems
 
 
@@ -187,8 +239,10 @@ def _row_message(error_type: str, error_message: str) -> str:
         )
     if error_type == "MISSING COLUMNS" and expected is not None:
         return f"{found} fields where the header has {expected} (a row cut short?)"
+    if error_type == "UNQUOTED VALUE" and "unterminated" in error_message:
+        return UNCLOSED_QUOTE
     if error_type == "UNQUOTED VALUE":
-        return 'a quote inside an unquoted value (quote the value and double the quote: "a ""b""")'
+        return 'a quote after the end of a quoted value (double a quote inside one: "a ""b""")'
     return f"unreadable row ({error_message})"
 
 

@@ -86,6 +86,13 @@ LOADING_FILES = {
         "o51;u1;2026-01-05 11:00:00;paid;1.50;;CNY",
         "o52;u2;2026-01-05 12:00:00;paid;2,50;;CNY",
     ).encode(),
+    # Quotes inside a value that is not quoted are part of the value, and so is a quote never
+    # closed when no value of the file is quoted (DuckDB's sniffer reads it without quoting).
+    6: lines(
+        HEADER,
+        'o61,u1,2026-01-06 11:00:00,paid,1.50,SAVE "5",CNY',
+        'o62,u2,2026-01-06 12:00:00,paid,2.50,"SAVE 10,CNY',
+    ).encode(),
 }
 
 
@@ -129,6 +136,8 @@ def test_bom_quotes_header_only_and_semicolons_load_their_values(loaded: tuple[P
         "o41": ("u1", Decimal("1.50"), 'SAVE "10"\nnow, or never', "dt=2026-01-04"),
         "o42": ("u2", Decimal("2.50"), None, "dt=2026-01-04"),
         "o51": ("u1", Decimal("1.50"), None, "dt=2026-01-05"),
+        "o61": ("u1", Decimal("1.50"), 'SAVE "5"', "dt=2026-01-06"),
+        "o62": ("u2", Decimal("2.50"), '"SAVE 10', "dt=2026-01-06"),
     }
     assert quarantined == [("o52", "unparseable_value")]
 
@@ -144,8 +153,8 @@ def test_csv_raw_rows_equal_staged_plus_quarantined(loaded: tuple[Path, Path]) -
         currencies = connection.execute(
             "select distinct currency from staging.stg_landing__orders"
         ).fetchall()
-    assert raw == raw_rows == 8
-    assert (staged, quarantined) == (7, 1)
+    assert raw == raw_rows == 10
+    assert (staged, quarantined) == (9, 1)
     assert currencies == [("CNY",)]
 
 
@@ -195,6 +204,18 @@ FAILING_FILES = {
         ).encode(),
         4,
         "4 fields where the header has 5",
+        "DuckDB found no header row in it, because a row has more or fewer fields",
+    ),
+    "unterminated_quote": (
+        "orders",
+        lines(
+            HEADER,
+            *order_rows(2, 1),
+            'o22,u2,2026-01-02 12:00:00,paid,2.50,"SAVE 10,CNY',
+            'o23,u3,2026-01-02 13:00:00,paid,3.50,"SAVE 5, or 10",CNY',
+        ).encode(),
+        3,
+        'a quoted value that is never closed (a missing "?)',
         "DuckDB found no header row in it, because a row has more or fewer fields",
     ),
 }
