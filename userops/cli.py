@@ -268,7 +268,7 @@ def landing_format_of(extra: list[str]) -> str:
 
 
 def input_problem(landing_dir: Path, warehouse: Path, extra: list[str] | None = None) -> str | None:
-    """What would make a build fail before it does any work, as one line (None: nothing).
+    """What would make a build fail before it does any work, one line per fault (None: nothing).
     Checked before dbt starts: a missing mandatory table otherwise surfaces only after every
     model that does not read it has run, a locked warehouse under dbt's traceback, and a faulty
     CSV file (userops/landing_csv.py) with a misleading message or none."""

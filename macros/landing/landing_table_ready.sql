@@ -30,10 +30,12 @@
     {%- endfor -%}
     {%- for file, columns in missing_by_file.items() -%}
         {%- if var('landing_format', 'parquet') == 'csv' and columns | length == required | length -%}
-            {#- A CSV file without one required column: DuckDB's sniffer found no header row
-                (columns column0, column1, ... or one column named after the whole first
-                line), because a row has more or fewer fields than the header; or it is not a
-                file of this table. userops build finds the line (userops/landing_csv.py). -#}
+            {#- A CSV file with none of the required columns: DuckDB's sniffer found no header
+                row (columns column0, column1, ... or one column named after the whole first
+                line; left alone it would even skip the rows before the bad one), because a row
+                has more or fewer fields than the header; or it is not a file of this table.
+                One line instead of one per column; userops build names the line
+                (userops/landing_csv.py). -#}
             {%- do problems.append(
                 "file " ~ file ~ " has none of the required columns (" ~ (required | join(', '))
                 ~ "): DuckDB found no header row in it, because a row has more or fewer fields than"
