@@ -2,15 +2,16 @@
 files"): each fault either loads the values it holds, quarantines a row with a reason code, or
 fails the build with one line naming the file and the line.
 
-Hand-written orders-only landing folders (orders is the one mandatory table), built with
-`--vars '{landing_format: csv}'` and only the models the assertions read.
-- Loads: a UTF-8 BOM with CRLF line ends (Excel's "CSV UTF-8"), a header-only file, quotes and
-  line breaks inside a quoted value, a semicolon-delimited file (a decimal comma in it is
-  quarantined as unparseable_value); raw = staged + quarantined, raw counted here with Python's
-  csv module.
-- Fails: a zero-byte file, GBK bytes, a row with an extra field, a row with a missing field.
-  `userops build` stops before dbt with one line naming file and line (userops/landing_csv.py);
-  a plain `dbt build` names the file and what is wrong instead of "no required column".
+Hand-written landing folders, built with `--vars '{landing_format: csv}'` and only the models
+the assertions read.
+- Loads (orders only): a UTF-8 BOM with CRLF line ends (Excel's "CSV UTF-8"), a header-only
+  file, quotes and line breaks inside a quoted value, quotes inside unquoted values, a
+  semicolon-delimited file (a decimal comma in it is quarantined as unparseable_value);
+  raw = staged + quarantined, raw counted here with Python's csv module.
+- Fails (good orders, one faulty file in each other table): a zero-byte file, GBK bytes, a row
+  with an extra field, a row with a missing field, a quote never closed. `userops build` stops
+  before dbt with one line per file naming file and line (userops/landing_csv.py); a plain
+  `dbt build` names the file and the fault instead of "no required column" per column.
 """
 
 from __future__ import annotations
