@@ -244,19 +244,62 @@ def _build(
     return 128 - result.returncode if result.returncode < 0 else result.returncode
 
 
-def input_problem(landing_dir: Path, warehouse: Path) -> str | None:
-    """What would make a build fail before it does any work, as one line (None: nothing).
+def landing_format_of(extra: list[str]) -> str:
+    """The landing format a dbt build with these arguments reads: `--vars` wins over
+    dbt_project.yml, as in dbt."""
+    import yaml
+
+    from userops.quality.settings import landing_format
+
+    for index, arg in enumerate(extra):
+        if arg.startswith("--vars="):
+            text = arg.removeprefix("--vars=")
+        elif arg == "--vars" and index + 1 < len(extra):
+            text = extra[index + 1]
+        else:
+            continue
+        try:
+            values = yaml.safe_load(text)
+        except yaml.YAMLError:
+            continue  # dbt reports a malformed --vars itself
+        if isinstance(values, dict) and "landing_format" in values:
+            return str(values["landing_format"])
+    return landing_format()
+
+
+def input_problem(landing_dir: Path, warehouse: Path, extra: list[str] | None = None) -> str | None:
+    """What would make a build fail before it does any work, one line per fault (None: nothing).
     Checked before dbt starts: a missing mandatory table otherwise surfaces only after every
-    model that does not read it has run, and a locked warehouse under dbt's traceback."""
-    from userops.quality.settings import landing_glob, mandatory_tables, missing_mandatory_message
+    model that does not read it has run, a locked warehouse under dbt's traceback, and a faulty
+    CSV file (userops/landing_csv.py) with a misleading message or none."""
+    from userops.landing_csv import csv_problems
+    from userops.quality.settings import (
+        landing_contract,
+        landing_glob,
+        mandatory_tables,
+        missing_mandatory_message,
+        required_columns,
+    )
     from userops.warehouse import check_writable
 
+    file_format = landing_format_of(extra or [])
     for table in mandatory_tables():
-        if not glob.glob(landing_glob(landing_dir, table)):
-            message = missing_mandatory_message(landing_dir, table)
+        if not glob.glob(landing_glob(landing_dir, table, file_format)):
+            message = missing_mandatory_message(landing_dir, table, file_format)
             if not landing_dir.exists():
                 message += f" (The landing folder {landing_dir} does not exist.)"
             return message
+    if file_format == "csv":
+        problems = csv_problems(
+            landing_dir, {table: required_columns(table) for table in landing_contract()}
+        )
+        if problems:
+            # One line per faulty file (the first fault of each), the first ten.
+            lines = [f"landing file {problem}" for problem in problems[:10]]
+            if len(problems) > 10:
+                lines.append(f"... and {len(problems) - 10} more faulty files")
+            lines.append("Nothing was built. The CSV rules: docs/landing_contract.md.")
+            return "\n".join(lines)
     try:
         check_writable(warehouse)
     except WarehouseUnavailable as error:
@@ -308,7 +351,7 @@ def _checked_build(
 ) -> int:
     """Check the inputs, build, then say what got in: after a build that passed, and after one
     that failed once marts.landing_row_accounting was built (e.g. a quarantine test failed)."""
-    problem = input_problem(landing_dir, warehouse)
+    problem = input_problem(landing_dir, warehouse, extra)
     if problem:
         print(f"userops build: {problem}", file=sys.stderr)
         return 1

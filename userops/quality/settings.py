@@ -69,9 +69,10 @@ def landing_format() -> str:
     return str(dbt_vars().get("landing_format", "parquet"))
 
 
-def landing_glob(landing_dir: Path, table: str) -> str:
-    """Same glob as macros/landing/landing_table_ready.sql (landing_glob)."""
-    return f"{Path(landing_dir)}/{table}/*/*.{landing_format()}"
+def landing_glob(landing_dir: Path, table: str, file_format: str | None = None) -> str:
+    """Same glob as macros/landing/landing_table_ready.sql (landing_glob); `file_format`
+    overrides the project's var (a build run with --vars '{landing_format: csv}')."""
+    return f"{Path(landing_dir)}/{table}/*/*.{file_format or landing_format()}"
 
 
 # Which dq_* var bounds the share of a landing table's rows quarantined for each reason: the
@@ -101,10 +102,10 @@ def mandatory_tables() -> list[str]:
     return list(dbt_vars().get("mandatory_landing_tables", ["orders"]))
 
 
-def missing_mandatory_message(landing_dir: Path, table: str) -> str:
+def missing_mandatory_message(landing_dir: Path, table: str, file_format: str | None = None) -> str:
     """The text landing_table_ready.sql raises for a mandatory table without files."""
     return (
         f"Landing table '{table}' is mandatory but no file matches "
-        f"{landing_glob(landing_dir, table)}. Generate sample data (userops generate) or import "
-        "your own (userops import)."
+        f"{landing_glob(landing_dir, table, file_format)}. Generate sample data (userops generate)"
+        " or import your own (userops import)."
     )
