@@ -21,6 +21,7 @@
         'unknown_user': 'unknown_user: rows of users the warehouse does not know; load their users, orders or events too',
         'duplicate': 'duplicate: the same key arrived more than once (a day delivered twice?); delete the copied files',
     } -%}
+    {%- set threshold_vars = (reason_vars.values() | unique | sort) + [total_var] -%}
     {%- set limit_text = ('' if share_of_limit == 1 else (share_of_limit ~ ' x ')) -%}
 with
 
@@ -127,6 +128,19 @@ breaches as (
     {%- endif %}
 ),
 
+breached_vars as (
+    -- Every limit a table is above (or approaching), in a fixed order: raising only the one
+    -- the message leads with would fail on the next.
+    select
+        table_name,
+        {%- for var_name in threshold_vars %}
+        max(case when threshold_var = '{{ var_name }}' then '{{ var_name }}, ' else '' end)
+        {%- if not loop.last %} ||{% endif %}
+        {%- endfor %} as threshold_vars_text
+    from breaches
+    group by table_name
+),
+
 examples as (
     select
         table_name,
@@ -155,10 +169,15 @@ joined as (
         examples.record_key as example_record_key,
         examples.source_file as example_source_file,
         substring(examples.raw_record, 1, 500) as example_raw_record,
-        coalesce(hints.hint, breaches.example_reason) as hint
+        coalesce(hints.hint, breaches.example_reason) as hint,
+        substring(
+            breached_vars.threshold_vars_text, 1, length(breached_vars.threshold_vars_text) - 2
+        ) as threshold_vars
     from breaches
     inner join accounting
         on breaches.table_name = accounting.table_name
+    inner join breached_vars
+        on breaches.table_name = breached_vars.table_name
     inner join top_reasons
         on breaches.table_name = top_reasons.table_name
         and top_reasons.reason_rank = 1
@@ -183,6 +202,7 @@ final as (
         breached_share,
         threshold_var,
         max_share,
+        threshold_vars,
         example_record_key,
         example_source_file,
         example_raw_record,
@@ -195,7 +215,7 @@ final as (
         || '). Example: row '
         || coalesce(example_record_key, '(no key)') || ' of ' || coalesce(example_source_file, '(no file)')
         || ' (marts.quarantined_rows). ' || hint
-        || '. If the share is expected, raise var ' || threshold_var
+        || '. If the share is expected, raise var ' || threshold_vars
         || ' (dbt_project.yml or --vars).' as failure_message
     from joined
 )
