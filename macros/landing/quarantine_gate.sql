@@ -116,9 +116,14 @@ shares as (
 breaches as (
     select
         *,
-        -- The limit a table is furthest above is the one its message names.
+        -- The message names the reason furthest above its limit (a reason says more about
+        -- what to fix than the total does), else the total.
         row_number() over (
-            partition by table_name order by share - max_share desc, breached_rule
+            partition by table_name
+            order by
+                case when breached_rule = 'all reasons' then 1 else 0 end,
+                share - max_share desc,
+                breached_rule
         ) as breach_rank
     from shares
     where share > {{ share_of_limit }} * max_share
