@@ -88,6 +88,8 @@ def edited_build(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, st
     seeds = ["tag_catalogue", "funnels", "event_mapping", "metric_catalogue"]
     result = subprocess.run(
         [dbt_executable(), "build", "--select", *seeds, "--exclude-resource-type", "unit_test",
+         # Only tests whose every parent is selected (not those of marts that read the seeds).
+         "--indirect-selection", "cautious",
          "--target-path", str(root / "target"), "--log-path", str(root / "logs")],
         cwd=project,
         env=env,
