@@ -1,8 +1,9 @@
 {#-
     The quarantine gate (docs/landing_contract.md, "When too much is quarantined"): landing tables
     whose rows were quarantined above share_of_limit x their data-quality limit (below 1: and
-    not above the limit itself), one row per table with a message that names the table, the share, the top reason, an example row and
-    the var to change. Two limits apply to each table with raw rows:
+    not above the limit itself), one row per table with a message that names the table, the
+    share, the top reason, an example row and the vars to change. Two limits apply to each
+    table with raw rows:
     - the share of its raw rows quarantined for one reason, against the dq_max_* var that
       var dq_reason_max_share_vars names for that reason;
     - the share quarantined for any reason, against var dq_max_quarantined_share.
