@@ -956,8 +956,13 @@ def _pick(rng: np.random.Generator, options: tuple, k: int) -> list:
 
 
 def _bad_times_us(rng: np.random.Generator, k: int) -> np.ndarray:
-    """Timestamps in 1970-1999 or in 2099: bad whatever the build date is."""
-    years = np.where(rng.random(k) < 0.6, rng.integers(1970, 2000, k), 2099)
+    """Timestamps in 1970-1989 (before the default min_valid_timestamp, 1990-01-01) or in 2099:
+    bad whatever the build date is."""
+    # Drawn as 1970-1999 and folded onto 1970-1989, so every other value of a data set stays
+    # what the same seed gave before the floor moved from 2000 to 1990.
+    is_old = rng.random(k) < 0.6
+    drawn = rng.integers(1970, 2000, k)
+    years = np.where(is_old, 1970 + (drawn - 1970) % 20, 2099)
     days = (years - 1970).astype("datetime64[Y]").astype("datetime64[D]").astype(np.int64)
     days += rng.integers(0, 365, k)
     return days * DAY_US + rng.integers(0, 86_400, k) * SEC_US

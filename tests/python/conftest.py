@@ -17,6 +17,11 @@ SAMPLE_END_DATE = date(2026, 6, 30)
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 SHARED_DIR = PROJECT_DIR.parent / "shared"
 ONLINE_RETAIL_INVOICES = SHARED_DIR / "data" / "online_retail" / "invoices.csv"
+# 3,722 of the log's 25,943 rows (14.3 %) have no customer and 31 are duplicates: 14.5 % of the
+# rows are quarantined, above the default dq_max_null_required_share (5 %) and
+# dq_max_quarantined_share (10 %), so the quarantine gate fails a build with the defaults. A
+# known property of this log, accepted for it as README says.
+ONLINE_RETAIL_VARS = {"dq_max_null_required_share": 0.15, "dq_max_quarantined_share": 0.15}
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,7 @@ def retail_build(tmp_path_factory: pytest.TempPathFactory) -> Build:
         ["build"],
         landing_dir=work / "landing",
         warehouse_path=work / "warehouse.duckdb",
+        dbt_vars=ONLINE_RETAIL_VARS,
         capture=True,
         target_path=work / "target",
     )

@@ -289,8 +289,8 @@ LANDING_FILES = {
             event("e3", "u2", "2026-03-01 17:30", "page_view"),
             event("e11", None, "2026-03-01 03:00"),  # missing_key
             event(
-                "e12", "u1", "1999-03-01 03:00"
-            ),  # bad_timestamp: would start the calendar in 1999
+                "e12", "u1", "1989-03-01 03:00"
+            ),  # bad_timestamp: would start the calendar in 1989
             event("e14", "u2", "2026-03-01 04:00", None),  # missing_value
         ],
     ),
@@ -306,7 +306,7 @@ LANDING_FILES = {
         EVENT_SCHEMA,
         [
             event("e5", "u3", "2026-03-05 02:00", "search", '{"query": '),  # unparseable JSON
-            event("e9", "u6", "1999-05-05 02:00", "login"),  # invalid first copy of e9
+            event("e9", "u6", "1989-05-05 02:00", "login"),  # invalid first copy of e9
         ],
     ),
     "events/dt=2026-03-06/part-0.parquet": (

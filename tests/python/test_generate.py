@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from userops.generate import TABLES, generate
+from userops.quality.settings import dbt_var
 
 END = date(2026, 11, 21)
 DAYS = 21
@@ -75,24 +76,26 @@ def _blank(col: str) -> str:
 
 # Per table: key columns, other required columns, and the SQL of each rule (independent flags).
 BUILD_LIMIT = f"timestamp '{END + timedelta(days=2)}'"  # "more than one day after the build"
+# The project's floor (default 1990-01-01): the injected bad timestamps must lie before it.
+FLOOR = str(dbt_var("min_valid_timestamp"))
 RULES: dict[str, dict[str, str]] = {
     "users": {
         "missing_key": _blank("user_id"),
         "missing_value": "signup_at is null",
-        "bad_timestamp": f"signup_at < timestamp '2000-01-01' or signup_at > {BUILD_LIMIT}",
+        "bad_timestamp": f"signup_at < timestamp '{FLOOR}' or signup_at > {BUILD_LIMIT}",
     },
     "events": {
         "missing_key": f"{_blank('event_id')} or {_blank('user_id')}",
         "missing_value": "event_time is null or event_name is null",
         "unparseable_value": "properties is not null and not json_valid(properties)",
-        "bad_timestamp": f"event_time < timestamp '2000-01-01' or event_time > {BUILD_LIMIT}",
+        "bad_timestamp": f"event_time < timestamp '{FLOOR}' or event_time > {BUILD_LIMIT}",
     },
     "orders": {
         "missing_key": f"{_blank('order_id')} or {_blank('user_id')}",
         "missing_value": "ordered_at is null or status is null or amount is null",
         "unparseable_value": "amount is not null and try_cast(amount as decimal(18, 2)) is null",
         "invalid_value": "status not in ('paid', 'cancelled', 'refunded')",
-        "bad_timestamp": f"ordered_at < timestamp '2000-01-01' or ordered_at > {BUILD_LIMIT}",
+        "bad_timestamp": f"ordered_at < timestamp '{FLOOR}' or ordered_at > {BUILD_LIMIT}",
         "negative_amount": "try_cast(amount as decimal(18, 2)) < 0 or discount < 0",
     },
     "order_items": {
@@ -103,7 +106,7 @@ RULES: dict[str, dict[str, str]] = {
     "marketing_spend": {
         "missing_key": f"spend_date is null or {_blank('channel')}",
         "missing_value": "spend is null",
-        "bad_timestamp": f"spend_date < date '2000-01-01' or spend_date > {BUILD_LIMIT}",
+        "bad_timestamp": f"spend_date < date '{FLOOR}' or spend_date > {BUILD_LIMIT}",
         "negative_amount": "spend < 0",
     },
 }

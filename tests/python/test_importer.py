@@ -346,7 +346,7 @@ def test_online_retail_classification(
                 WHEN try_cast(ordered_at AS TIMESTAMP) IS NULL
                   OR try_cast(amount AS DECIMAL(18, 4)) IS NULL THEN 'unparseable_value'
                 WHEN status NOT IN ('paid', 'cancelled', 'refunded') THEN 'invalid_value'
-                WHEN ordered_at::TIMESTAMP < TIMESTAMP '2000-01-01' THEN 'bad_timestamp'
+                WHEN ordered_at::TIMESTAMP < TIMESTAMP '1990-01-01' THEN 'bad_timestamp'
                 WHEN amount::DECIMAL(18, 4) < 0 THEN 'negative_amount'
             END AS reason
             FROM o

@@ -351,6 +351,53 @@ def test_bad_landing_file_blocks_the_marts_and_keeps_the_previous_ones(
     assert len(logged) == 1 and "part-9.parquet lacks event_name" in logged[0][0]
 
 
+def test_quarantine_gate_fails_the_dagster_run(
+    location: Location, full_run: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Receipts of users nobody knows (no landing suite reads deliveries): staging quarantines
+    them as unknown_user, above dq_max_out_of_range_share, and the dbt quarantine gate fails its
+    asset check with severity error and the run."""
+    assert full_run.success
+    landing = tmp_path / "landing"
+    shutil.copytree(location.landing_dir, landing)
+    deliveries = pd.read_parquet(landing / "deliveries")
+    # 20 % of the receipts come from one file of unknown users (the limit is 5 %).
+    ghosts = deliveries.head(len(deliveries) // 4).copy()
+    assert len(ghosts) / (len(deliveries) + len(ghosts)) > 0.15
+    ghosts["message_id"] = "ghost-" + ghosts["message_id"].astype(str)
+    ghosts["user_id"] = "ghost-" + ghosts["user_id"].astype(str)
+    ghost_file = landing / "deliveries" / f"dt={PARTITION}" / "part-9.parquet"
+    ghost_file.parent.mkdir(parents=True, exist_ok=True)
+    ghosts.drop(columns=["dt"], errors="ignore").to_parquet(ghost_file, index=False)
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(location.warehouse_path, warehouse)
+    monkeypatch.setenv("USEROPS_LANDING_DIR", str(landing))
+    monkeypatch.setenv("USEROPS_DUCKDB_PATH", str(warehouse))
+
+    result = execute(location, "userops_all", partition_key=PARTITION)
+
+    assert not result.success
+    gate = [
+        evaluation
+        for evaluation in result.get_asset_check_evaluations()
+        if evaluation.check_name == "landing_quarantine_share_within_dq_max_vars"
+    ]
+    assert len(gate) == 1 and not gate[0].passed and gate[0].severity.value == "ERROR"
+    assert gate[0].asset_key.to_user_string().endswith("landing_row_accounting")
+    [(unknown,)] = query(
+        warehouse,
+        "select count(*) from marts.quarantined_rows"
+        " where table_name = 'deliveries' and quarantine_reason = 'unknown_user'",
+    )
+    assert unknown >= len(ghosts)
+    [(message,)] = query(
+        warehouse,
+        "select failure_message from dbt_test__audit.landing_quarantine_share_within_dq_max_vars",
+    )
+    assert message.startswith("deliveries: ") and "unknown_user" in message
+    assert "var dq_max_out_of_range_share" in message
+
+
 def test_run_failure_sensor_logs_failed_steps(
     location: Location, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

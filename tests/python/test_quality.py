@@ -320,11 +320,11 @@ def test_landing_timestamps_outside_the_staging_range_are_graded(tmp_path: Path)
     assert earliest == datetime.fromisoformat(str(dbt_var("min_valid_timestamp")))
     good = datetime(2026, 6, 30, 9, 0)
     # 1 of 40 before the floor: a warning (2.5 % <= dq_max_out_of_range_share).
-    write_orders(tmp_path, orders([good] * 39 + [datetime(1997, 3, 1)]))
+    write_orders(tmp_path, orders([good] * 39 + [datetime(1987, 3, 1)]))
     rule = by_rule(check_landing_table(tmp_path, "orders"))["ordered_at_in_valid_range"]
-    assert not rule.passed and rule.severity == "warn" and "1997-03-01" in rule.message
-    # A log from 1997 (issue 18): every row before the floor, an error; one from the future too.
-    write_orders(tmp_path, orders([datetime(1997, 3, 1)] * 9 + [latest + timedelta(days=1)]))
+    assert not rule.passed and rule.severity == "warn" and "1987-03-01" in rule.message
+    # A log from 1987: every row before the floor (1990-01-01), an error; one from the future too.
+    write_orders(tmp_path, orders([datetime(1987, 3, 1)] * 9 + [latest + timedelta(days=1)]))
     rule = by_rule(check_landing_table(tmp_path, "orders"))["ordered_at_in_valid_range"]
     assert not rule.passed and rule.severity == "error"
     assert "10 of 10 rows" in rule.message

@@ -11,7 +11,7 @@ rules switch on when other domains' marts appear):
   paying_rate, d7_retention) are in [0, 1] in every breakdown;
 - landing_row_accounting: raw rows = staged + quarantined for every table; the share of a
   table's raw rows quarantined for one reason above that reason's dq_max_* var is a warning
-  (REASON_THRESHOLD_VARS);
+  (var dq_reason_max_share_vars);
 - user_layers: per as-of date and layer dimension, the users in the layers sum to all users
   (one row per user and date, no user without a layer);
 - retention_cohorts: unbounded ("on or after period N") retained users never increase with the

@@ -75,24 +75,19 @@ def landing_glob(landing_dir: Path, table: str, file_format: str | None = None) 
     return f"{Path(landing_dir)}/{table}/*/*.{file_format or landing_format()}"
 
 
-# Which dq_* var bounds the share of a landing table's rows quarantined for each reason: the
-# same grouping the landing suites grade with (required values, ids, values in range).
-REASON_THRESHOLD_VARS = {
-    "missing_key": "dq_max_null_required_share",
-    "missing_value": "dq_max_null_required_share",
-    "duplicate": "dq_max_duplicate_id_share",
-    "unparseable_value": "dq_max_out_of_range_share",
-    "invalid_value": "dq_max_out_of_range_share",
-    "bad_timestamp": "dq_max_out_of_range_share",
-    "negative_amount": "dq_max_out_of_range_share",
-}
+def reason_threshold_vars() -> dict[str, str]:
+    """Which dq_* var bounds the share of a landing table's rows quarantined for each reason
+    (var dq_reason_max_share_vars): the grouping the landing suites grade with (required values,
+    ids, values in range), which the dbt quarantine gate reads too."""
+    return {str(reason): str(name) for reason, name in dbt_var("dq_reason_max_share_vars").items()}
 
 
 def reason_threshold(reason: str) -> tuple[str, float]:
     """(dbt var, max share) for a quarantine reason; unknown reasons take the strictest var."""
-    name = REASON_THRESHOLD_VARS.get(reason)
+    names = reason_threshold_vars()
+    name = names.get(reason)
     if name is None:
-        name = min(set(REASON_THRESHOLD_VARS.values()), key=lambda var: float(dbt_var(var)))
+        name = min(set(names.values()), key=lambda var: float(dbt_var(var)))
     return name, float(dbt_var(name))
 
 
