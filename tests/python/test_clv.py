@@ -132,13 +132,14 @@ def test_config_comes_from_the_dbt_vars() -> None:
 
 
 def test_orders_only_log_scores_and_backtests(retail_build: Build, tmp_path: Path) -> None:
-    """The real online-retail order log: fit, backtest, score, write; the holdout predictions
-    are within 25% of what the customers actually did, and the top decile out-buys the
-    bottom one."""
+    """The real online-retail order log: fit, backtest, score, write. On a 180-day holdout the
+    predicted paid days are within 15% of the actual ones (measured: 6085 vs 6829; the log's
+    last months are its pre-Christmas peak, which a stationary model under-predicts, docs/clv.md)
+    and the top decile by predicted value out-buys the bottom one by far."""
     assert retail_build.result.returncode == 0
     warehouse = tmp_path / "warehouse.duckdb"
     warehouse.write_bytes(retail_build.warehouse_path.read_bytes())
-    result = pipeline.score_warehouse(warehouse, pipeline.ClvConfig(holdout_days=90))
+    result = pipeline.score_warehouse(warehouse, pipeline.ClvConfig(holdout_days=180))
     pipeline.write_result(warehouse, result)
     with duckdb.connect(str(warehouse), read_only=True) as connection:
         scores, users, tiers = connection.execute(
@@ -157,5 +158,6 @@ def test_orders_only_log_scores_and_backtests(retail_build: Build, tmp_path: Pat
     assert roles == [("calibration",), ("production",)]
     assert len(deciles) == 10
     predicted, actual = deciles["predicted_transactions"].sum(), deciles["actual_transactions"].sum()
-    assert actual > 0 and abs(predicted / actual - 1) < 0.25
-    assert deciles["actual_value"].iloc[0] > 3 * deciles["actual_value"].iloc[-1]
+    assert actual > 0 and abs(predicted / actual - 1) < 0.15
+    assert deciles["actual_value"].iloc[0] > 10 * deciles["actual_value"].iloc[-1]
+    assert deciles["actual_transactions"].iloc[0] > 5 * deciles["actual_transactions"].iloc[-1]
