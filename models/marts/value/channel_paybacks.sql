@@ -80,6 +80,7 @@ with_cac as (
         cohort_keys.acquisition_channel,
         coalesce(cohort_summaries.cohort_users, 0) as cohort_users,
         coalesce(channel_spend.marketing_spend, cast(0 as decimal(38, 2))) as marketing_spend,
+        channel_spend.marketing_spend is not null as has_spend,
         cohort_summaries.latest_period_number,
         coalesce(cohort_summaries.has_open_period, false) as has_open_period,
         latest_cells.cumulative_gmv_per_user as latest_cumulative_gmv_per_user
@@ -101,8 +102,9 @@ with_cac as (
 cac as (
     select
         with_cac.*,
+        -- No spend recorded (organic, or a log without marketing_spend): CAC unknown, not 0.
         case
-            when cohort_users > 0 then cast(marketing_spend as double) / cohort_users
+            when cohort_users > 0 and has_spend then cast(marketing_spend as double) / cohort_users
         end as cac
     from with_cac
 ),
