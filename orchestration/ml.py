@@ -244,8 +244,14 @@ def clv_problems(scores: pd.DataFrame) -> list[str]:
     if scores["user_id"].duplicated().any():
         problems.append("duplicate user_id")
     numbers = scores[
-        ["p_alive", "expected_transactions_90d", "expected_transactions_365d",
-         "expected_order_value", "predicted_value_90d", "predicted_value_365d"]
+        [
+            "p_alive",
+            "expected_transactions_90d",
+            "expected_transactions_365d",
+            "expected_order_value",
+            "predicted_value_90d",
+            "predicted_value_365d",
+        ]
     ].to_numpy(dtype=float)
     if not np.isfinite(numbers).all() or (numbers < 0).any():
         problems.append("negative or non-finite predictions")

@@ -54,8 +54,13 @@ def test_gamma_gamma_log_likelihood_by_hand() -> None:
 
     p, q, g, x, m = 6.25, 3.74, 15.44, 3.0, 25.0
     by_hand = (
-        lgamma(p * x + q) - lgamma(p * x) - lgamma(q) + q * log(g) + (p * x - 1) * log(m)
-        + p * x * log(x) - (p * x + q) * log(g + m * x)
+        lgamma(p * x + q)
+        - lgamma(p * x)
+        - lgamma(q)
+        + q * log(g)
+        + (p * x - 1) * log(m)
+        + p * x * log(x)
+        - (p * x + q) * log(g + m * x)
     )
     [value] = gamma_gamma.log_likelihood(CDNOW_GG, [x], [m])
     assert value == pytest.approx(by_hand, rel=1e-12)
@@ -112,8 +117,9 @@ def test_backtest_deciles_split_by_predicted_value() -> None:
             "predicted_value": np.arange(20, dtype=float),
         }
     )
-    actual = pd.DataFrame({"user_id": ["u19", "u00"], "actual_transactions": [3, 1],
-                           "actual_value": [50.0, 5.0]})
+    actual = pd.DataFrame(
+        {"user_id": ["u19", "u00"], "actual_transactions": [3, 1], "actual_value": [50.0, 5.0]}
+    )
     deciles = pipeline.backtest_deciles(predicted, actual).set_index("decile")
     assert deciles["customers"].tolist() == [2] * 10
     assert deciles.loc[1, "predicted_value"] == 19 + 18
@@ -124,9 +130,7 @@ def test_backtest_deciles_split_by_predicted_value() -> None:
 
 def test_config_comes_from_the_dbt_vars() -> None:
     config = pipeline.load_config()
-    assert (config.holdout_days, config.tier_high_share, config.tier_medium_share) == (
-        28, 0.2, 0.3
-    )
+    assert (config.holdout_days, config.tier_high_share, config.tier_medium_share) == (28, 0.2, 0.3)
     with pytest.raises(ValueError, match="shares"):
         pipeline.ClvConfig(tier_high_share=0.8, tier_medium_share=0.3)
 
@@ -150,14 +154,15 @@ def test_orders_only_log_scores_and_backtests(retail_build: Build, tmp_path: Pat
             "select count(distinct user_id) from intermediate.int_user_days_aggregated"
             " where has_paid_order"
         ).fetchone()
-        deciles = connection.execute(
-            "select * from ml.clv_backtest_deciles order by decile"
-        ).df()
+        deciles = connection.execute("select * from ml.clv_backtest_deciles order by decile").df()
         roles = connection.execute("select fit_role from ml.clv_model_fits order by 1").fetchall()
     assert scores == users == buyers and tiers == 3
     assert roles == [("calibration",), ("production",)]
     assert len(deciles) == 10
-    predicted, actual = deciles["predicted_transactions"].sum(), deciles["actual_transactions"].sum()
+    predicted, actual = (
+        deciles["predicted_transactions"].sum(),
+        deciles["actual_transactions"].sum(),
+    )
     assert actual > 0 and abs(predicted / actual - 1) < 0.15
     assert deciles["actual_value"].iloc[0] > 10 * deciles["actual_value"].iloc[-1]
     assert deciles["actual_transactions"].iloc[0] > 5 * deciles["actual_transactions"].iloc[-1]

@@ -92,9 +92,7 @@ def conditional_expected_value(params: GammaGammaParams, x, m) -> np.ndarray:
     return p * (g + x * m) / (p * x + q - 1.0)
 
 
-def simulate(
-    params: GammaGammaParams, x, rng: np.random.Generator
-) -> np.ndarray:
+def simulate(params: GammaGammaParams, x, rng: np.random.Generator) -> np.ndarray:
     """Mean value of x transactions per customer drawn from the model."""
     x = np.asarray(x, dtype=int)
     nu = rng.gamma(params.q, 1.0 / params.gamma, len(x))

@@ -90,8 +90,8 @@ class ClvConfig:
     def __post_init__(self) -> None:
         if self.holdout_days < 1:
             raise ValueError(f"clv_holdout_days must be >= 1, got {self.holdout_days}")
-        if not (0 < self.tier_high_share and 0 <= self.tier_medium_share
-                and self.tier_high_share + self.tier_medium_share <= 1):
+        high, medium = self.tier_high_share, self.tier_medium_share
+        if not (high > 0 and medium >= 0 and high + medium <= 1):
             raise ValueError(
                 "clv value-tier shares must be > 0 (high), >= 0 (medium) and sum to <= 1, got "
                 f"{self.tier_high_share}, {self.tier_medium_share}"
@@ -282,8 +282,12 @@ def run(paid_days: pd.DataFrame, latest: date, config: ClvConfig) -> ClvResult:
     fits.append(_fit_row(fit, latest, "production", latest, at))
     predicted = predict(fit, summary)
     scores = summary.rename(
-        columns={"x": "repeat_transactions", "t_x": "recency_days", "T": "age_days",
-                 "m": "repeat_average_value"}
+        columns={
+            "x": "repeat_transactions",
+            "t_x": "recency_days",
+            "T": "age_days",
+            "m": "repeat_average_value",
+        }
     ).merge(predicted, on="user_id")
     scores.insert(1, "scored_date", latest)
     scores["predicted_value_tier"] = value_tiers(
