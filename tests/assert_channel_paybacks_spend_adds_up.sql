@@ -30,7 +30,8 @@ failures as (
     select grain_spend.*
     from grain_spend
     cross join staged
-    where abs(grain_spend.channel_spend - staged.spend) > 0.01
+    where
+        abs(grain_spend.channel_spend - staged.spend) > 0.01
         or abs(grain_spend.all_spend - staged.spend) > 0.01
 )
 

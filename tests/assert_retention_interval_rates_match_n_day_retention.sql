@@ -26,14 +26,16 @@ compared as (
     from interval_rates
     inner join n_day
         on interval_rates.signup_date = n_day.signup_date
-    where interval_rates.start_day = interval_rates.end_day
+    where
+        interval_rates.start_day = interval_rates.end_day
         and interval_rates.start_day in (1, 7)
 ),
 
 failures as (
     select *
     from compared
-    where cohort_users != new_users
+    where
+        cohort_users != new_users
         or (n_day_retained_users is not null and returned_users != n_day_retained_users)
 )
 

@@ -45,7 +45,8 @@ failures as (
     full outer join observed
         on expected.period_type = observed.period_type
         and expected.period_start_date = observed.period_start_date
-    where expected.active_users is null
+    where
+        expected.active_users is null
         or observed.active_users is null
         or expected.active_users != observed.active_users
         or expected.active_user_days != observed.active_user_days

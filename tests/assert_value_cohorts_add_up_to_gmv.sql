@@ -24,7 +24,9 @@ order_gmv as (
 ),
 
 grain_gmv as (
-    select cohort_grain, sum(cast(period_gmv as decimal(38, 2))) as gmv
+    select
+        cohort_grain,
+        sum(cast(period_gmv as decimal(38, 2))) as gmv
     from value_cohorts
     where acquisition_channel = 'all'
     group by cohort_grain
@@ -44,16 +46,24 @@ channel_sums as (
 ),
 
 failures as (
-    select 'grain_gmv' as failure, grain_gmv.cohort_grain, null as cohort_start_date
+    select
+        'grain_gmv' as failure,
+        grain_gmv.cohort_grain,
+        null as cohort_start_date
     from grain_gmv
     cross join order_gmv
     where abs(grain_gmv.gmv - coalesce(order_gmv.gmv, 0)) > 0.01
 
     union all
 
-    select 'channels_vs_all' as failure, cohort_grain, cohort_start_date
+    select
+        'channels_vs_all' as failure,
+        cohort_grain,
+        cohort_start_date
     from channel_sums
-    where abs(all_gmv - channel_gmv) > 0.01 or all_users != channel_users
+    where
+        abs(all_gmv - channel_gmv) > 0.01
+        or all_users != channel_users
 )
 
 select * from failures

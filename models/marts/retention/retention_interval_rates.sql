@@ -40,7 +40,7 @@ active_days as (
     from signups
     inner join user_days
         on signups.user_id = user_days.user_id
-        and user_days.activity_date > signups.signup_date
+        and signups.signup_date < user_days.activity_date
     where user_days.is_active
 ),
 

@@ -104,7 +104,8 @@ cac as (
         with_cac.*,
         -- No spend recorded (organic, or a log without marketing_spend): CAC unknown, not 0.
         case
-            when cohort_users > 0 and has_spend then cast(marketing_spend as double) / cohort_users
+            when with_cac.cohort_users > 0 and with_cac.has_spend
+                then cast(with_cac.marketing_spend as double) / with_cac.cohort_users
         end as cac
     from with_cac
 ),
@@ -120,7 +121,7 @@ paybacks as (
         on cac.cohort_grain = value_cohorts.cohort_grain
         and cac.cohort_start_date = value_cohorts.cohort_start_date
         and cac.acquisition_channel = value_cohorts.acquisition_channel
-        and value_cohorts.cumulative_gmv_per_user >= cac.cac
+        and cac.cac <= value_cohorts.cumulative_gmv_per_user
     group by cac.cohort_grain, cac.cohort_start_date, cac.acquisition_channel
 ),
 

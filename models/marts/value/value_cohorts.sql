@@ -77,9 +77,10 @@ member_paid_days as (
         member_channels.user_id,
         -- A paid order before the signup period (possible in imported logs) counts in period 0,
         -- so no revenue is dropped.
+        {%- set paid_period = period_start(grain, 'paid_days.activity_date') %}
         case
             when paid_days.activity_date < member_channels.cohort_start_date then 0
-            else {{ periods_between(grain, 'member_channels.cohort_start_date', period_start(grain, 'paid_days.activity_date')) }}
+            else {{ periods_between(grain, 'member_channels.cohort_start_date', paid_period) }}
         end as period_number,
         paid_days.paid_order_count,
         paid_days.paid_amount
@@ -132,7 +133,7 @@ cells as (
     from cohorts
     inner join period_starts
         on cohorts.cohort_grain = period_starts.cohort_grain
-        and period_starts.period_start_date >= cohorts.cohort_start_date
+        and cohorts.cohort_start_date <= period_starts.period_start_date
     where cohorts.cohort_grain = '{{ grain }}'
     {% if not loop.last %}union all{% endif %}
     {%- endfor %}
@@ -155,9 +156,9 @@ cell_revenue as (
 cumulative as (
     select
         cell_revenue.*,
-        sum(period_gmv) over (
-            partition by cohort_grain, cohort_start_date, acquisition_channel
-            order by period_number
+        sum(cell_revenue.period_gmv) over (
+            partition by cell_revenue.cohort_grain, cell_revenue.cohort_start_date, cell_revenue.acquisition_channel
+            order by cell_revenue.period_number
             rows between unbounded preceding and current row
         ) as cumulative_gmv
     from cell_revenue
