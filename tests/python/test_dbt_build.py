@@ -173,7 +173,21 @@ def test_orders_only_data_set_builds(sample_landing: Path, tmp_path: Path) -> No
                 "select table_name, raw_rows from marts.landing_row_accounting"
             ).fetchall()
         )
+        # Value cohorts need orders only: month cohorts' GMV is the paid orders' GMV; with no
+        # marketing spend CAC is unknown (null), never 0.
+        [(cohort_gmv, order_gmv, cacs, paybacks)] = connection.execute(
+            """
+            select
+                (select sum(period_gmv) from marts.value_cohorts
+                    where cohort_grain = 'month' and acquisition_channel = 'all'),
+                (select sum(amount) from staging.stg_landing__orders where is_paid),
+                (select count(cac) from marts.channel_paybacks),
+                (select count(*) from marts.channel_paybacks)
+            """
+        ).fetchall()
     assert users == derived == orders_users > 0
+    assert order_gmv > 0 and abs(cohort_gmv - float(order_gmv)) < 0.01
+    assert cacs == 0 and paybacks > 0
     assert events == 0
     assert accounting["events"] == accounting["users"] == 0
     assert accounting["orders"] > 0
