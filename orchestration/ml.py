@@ -10,6 +10,10 @@ Merged into the code location by orchestration/definitions.py through `defs`. As
 - `churn_scores` scores the latest cutoff with the latest model into ml.churn_scores; dbt's
   source('ml', 'churn_scores') maps onto this key (orchestration.project.UseropsTranslator),
   so retention_targets runs after it.
+- `clv_scores` fits BG/NBD x Gamma-Gamma on the order log (int_user_days_aggregated), backtests
+  it on a held-out period (ml.clv_backtest_deciles, ml.clv_model_fits) and writes predicted
+  90/365-day value and predicted_value_tier per customer to ml.clv_scores, which dbt reads as
+  source('ml', 'clv_scores') (the tag engine's predicted_value_tier).
 
 Each asset carries its checks (check_specs), evaluated in the same step. Paths come from the
 environment when a step runs (USEROPS_DUCKDB_PATH, USEROPS_LANDING_DIR, USEROPS_MODEL_DIR);
@@ -36,6 +40,7 @@ from dagster import (
 from userops.churn import artefacts, pipeline
 from userops.churn.config import ChurnConfig, load_config
 from userops.churn.evaluation import BaselineComparison, compare_with_recency
+from userops.clv import pipeline as clv_pipeline
 from userops.paths import default_landing_dir, default_warehouse_path
 
 FEATURE_MART_KEYS = [
@@ -231,4 +236,99 @@ def churn_scores(context: AssetExecutionContext, churn_store: ChurnStore) -> Mat
     )
 
 
-defs = Definitions(assets=[churn_model, churn_scores], resources={"churn_store": ChurnStore()})
+def clv_problems(scores: pd.DataFrame) -> list[str]:
+    """What is wrong with a clv_scores frame (empty list = valid)."""
+    problems = []
+    if scores.empty:
+        problems.append("no scores")
+    if scores["user_id"].duplicated().any():
+        problems.append("duplicate user_id")
+    numbers = scores[
+        [
+            "p_alive",
+            "expected_transactions_90d",
+            "expected_transactions_365d",
+            "expected_order_value",
+            "predicted_value_90d",
+            "predicted_value_365d",
+        ]
+    ].to_numpy(dtype=float)
+    if not np.isfinite(numbers).all() or (numbers < 0).any():
+        problems.append("negative or non-finite predictions")
+    p_alive = scores["p_alive"].to_numpy(dtype=float)
+    if (p_alive > 1).any():
+        problems.append("p_alive above 1")
+    # A longer horizon can only add expected transactions.
+    if (scores["expected_transactions_365d"] < scores["expected_transactions_90d"] - 1e-9).any():
+        problems.append("365-day expectation below the 90-day one")
+    return problems
+
+
+def backtest_markdown(deciles: pd.DataFrame) -> str:
+    lines = [
+        "| decile | customers | predicted tx | actual tx | predicted value | actual value |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in deciles.to_dict("records"):
+        lines.append(
+            f"| {row['decile']} | {row['customers']} | {row['predicted_transactions']:.1f} | "
+            f"{row['actual_transactions']} | {row['predicted_value']:.0f} | "
+            f"{row['actual_value']:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+@asset(
+    key="clv_scores",
+    deps=[AssetKey(["int_user_days_aggregated"])],
+    group_name="churn",
+    kinds={"python", "scipy", "duckdb"},
+    description=(
+        "Predicted customer lifetime value: BG/NBD expected paid days x Gamma-Gamma expected "
+        "order value over 90 and 365 days, per customer, with predicted_value_tier; backtested "
+        "on the last clv_holdout_days days (ml.clv_scores, ml.clv_model_fits, "
+        "ml.clv_backtest_deciles)."
+    ),
+    check_specs=[
+        AssetCheckSpec(
+            "clv_scores_are_valid",
+            asset="clv_scores",
+            description="One row per customer, finite non-negative predictions, P(alive) <= 1, "
+            "365-day expectation >= 90-day.",
+            blocking=True,
+        ),
+    ],
+)
+def clv_scores(context: AssetExecutionContext, churn_store: ChurnStore) -> MaterializeResult:
+    warehouse = churn_store.warehouse()
+    result = clv_pipeline.score_warehouse(warehouse)
+    problems = clv_problems(result.scores)
+    if not problems:
+        clv_pipeline.write_result(warehouse, result)
+    deciles = result.deciles
+    metadata: dict[str, object] = {
+        "scored_date": str(result.scored_date),
+        "calibration_end_date": str(result.calibration_end_date),
+        "customers": len(result.scores),
+        "mean_predicted_value_365d": float(result.scores["predicted_value_365d"].mean()),
+    }
+    if len(deciles):
+        metadata["backtest"] = MetadataValue.md(backtest_markdown(deciles))
+        metadata["holdout_predicted_transactions"] = float(deciles["predicted_transactions"].sum())
+        metadata["holdout_actual_transactions"] = int(deciles["actual_transactions"].sum())
+    return MaterializeResult(
+        metadata=metadata,
+        check_results=[
+            AssetCheckResult(
+                check_name="clv_scores_are_valid",
+                passed=not problems,
+                severity=AssetCheckSeverity.ERROR,
+                metadata={"problems": ", ".join(problems) or "none", "written": not problems},
+            )
+        ],
+    )
+
+
+defs = Definitions(
+    assets=[churn_model, churn_scores, clv_scores], resources={"churn_store": ChurnStore()}
+)

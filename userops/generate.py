@@ -97,6 +97,9 @@ CHANNEL_COUPON_DEP = np.array([0.08, 0.15, 0.22, 0.10, 0.12])
 # Paid channels: cost per acquisition in CNY (referral = invite bonus per invited signup).
 SPEND_CAC_CNY = {"paid_search": 45.0, "social": 28.0, "app_store": 60.0, "referral": 15.0}
 SPEND_BASE_CNY = {"paid_search": 300.0, "social": 200.0, "app_store": 250.0, "referral": 0.0}
+# The fixed daily budgets above are sized for this many users; smaller or larger samples scale
+# them, so CAC (and the payback period in marts.channel_paybacks) does not depend on sample size.
+SPEND_BASE_USERS = 10_000
 
 PLATFORMS = ("ios", "android", "web", "miniprogram")
 PLATFORM_BY_CHANNEL = np.array(
@@ -891,11 +894,12 @@ def _marketing_spend(
         pop.signup_day[(pop.referrer >= 0) & (pop.channel == referral)], minlength=win.days
     )
     rows_day, rows_channel, rows_cents = [], [], []
+    base_scale = len(pop.channel) / SPEND_BASE_USERS
     for name, cac in SPEND_CAC_CNY.items():
         c = CHANNELS.index(name)
         acquired = invited_per_day if c == referral else cells[:, c]
         noise = 1.0 if c == referral else rng.lognormal(0.0, 0.15, win.days)
-        cny = (acquired * cac + SPEND_BASE_CNY[name]) * noise
+        cny = (acquired * cac + SPEND_BASE_CNY[name] * base_scale) * noise
         rows_day.append(np.arange(win.days))
         rows_channel.append(np.full(win.days, c))
         rows_cents.append(np.round(cny * 100).astype(np.int64))

@@ -33,5 +33,6 @@
         'rfm_segment_code': ('rfm_segment_code', 'text'),
         'value_tier': ('value_tier', 'text'),
         'nps_category': ('nps_category', 'text'),
+        'predicted_value_tier': ('predicted_value_tier', 'text'),
     }) -}}
 {% endmacro %}

@@ -177,7 +177,21 @@ def test_orders_only_data_set_builds(sample_landing: Path, tmp_path: Path) -> No
             mart: connection.execute(f"select count(*) from marts.{mart}").fetchall()[0][0]
             for mart in ("sessions", "event_paths", "funnel_drop_off_paths")
         }
+        # Value cohorts need orders only: month cohorts' GMV is the paid orders' GMV; with no
+        # marketing spend CAC is unknown (null), never 0.
+        [(cohort_gmv, order_gmv, cacs, paybacks)] = connection.execute(
+            """
+            select
+                (select sum(period_gmv) from marts.value_cohorts
+                    where cohort_grain = 'month' and acquisition_channel = 'all'),
+                (select sum(amount) from staging.stg_landing__orders where is_paid),
+                (select count(cac) from marts.channel_paybacks),
+                (select count(*) from marts.channel_paybacks)
+            """
+        ).fetchall()
     assert users == derived == orders_users > 0
+    assert order_gmv > 0 and abs(cohort_gmv - float(order_gmv)) < 0.01
+    assert cacs == 0 and paybacks > 0
     assert events == 0
     # Paths need events: without them the behaviour marts are built, empty.
     assert behaviour_rows == {"sessions": 0, "event_paths": 0, "funnel_drop_off_paths": 0}

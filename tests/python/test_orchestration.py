@@ -103,7 +103,9 @@ def test_definitions_expose_assets_checks_schedules_and_sensors(location: Locati
     # Every dbt model and seed is an asset keyed by its name; landing tables are sources.
     assert {"stg_landing__events", DAILY_MODEL, "users", "event_mapping"} <= keys
     assert {f"landing/{table}" for table in ("users", "events", "orders")} <= keys
-    assert {"churn_model", "churn_scores"} <= keys
+    assert {"churn_model", "churn_scores", "clv_scores"} <= keys
+    assert {"value_cohorts", "channel_paybacks", "stickiness_distributions"} <= keys
+    assert {"retention_interval_rates", "int_clv_scores_dated"} <= keys
     checks = {(key.asset_key.to_user_string(), key.name) for key in graph.asset_check_keys}
     assert ("landing/events", "gx_landing_suite") in checks
     assert ("landing/orders", "dbt_source_freshness") in checks
@@ -150,6 +152,8 @@ def test_whole_graph_materializes(location: Location, full_run: Any) -> None:
     # The tags read churn scores: their partitioned step starts after the scores are written.
     started = [e.step_key for e in full_run.all_events if e.event_type_value == "STEP_START"]
     assert started.index("churn_scores") < started.index("dbt_daily_models_after_python")
+    # ... and the predicted_value_tier tag reads ml.clv_scores the same way.
+    assert started.index("clv_scores") < started.index("dbt_daily_models_after_python")
     evaluations = full_run.get_asset_check_evaluations()
     # Freshness fails on purpose (the sample ends in 2026-06); everything else passes or warns.
     failed_errors = [
@@ -173,6 +177,18 @@ def test_whole_graph_materializes(location: Location, full_run: Any) -> None:
     for evaluation in landing.values():
         assert evaluation.passed or evaluation.severity.value == "WARN", evaluation.description
     assert query(location.warehouse_path, "select count(*) from marts.users")[0][0] > 200
+    # The CLV asset scored every buyer and the tag engine picked its tier up on the scored date.
+    [(scored, buyers, tagged)] = query(
+        location.warehouse_path,
+        """
+        select
+            (select count(*) from ml.clv_scores),
+            (select count(distinct user_id) from intermediate.int_user_days_aggregated
+                where has_paid_order),
+            (select count(*) from marts.user_tags where tag_code = 'predicted_value_tier')
+        """,
+    )
+    assert scored == buyers == tagged > 0
 
 
 def test_every_check_result_is_written_to_data_quality_results(
@@ -568,8 +584,8 @@ def test_landing_observation_versions_follow_the_file_listing(
 @pytest.mark.skipif(__import__("report_page").CHROMIUM is None, reason="chromium is not installed")
 def test_report_asset_renders_every_chart_in_chromium(location: Location, full_run: Any) -> None:
     """The run's report asset: its metadata links the page, which opens in headless Chromium
-    with no console error and draws every chart the sample can fill (value cohorts when their
-    mart exists); screenshots go to test-artifacts/report/."""
+    with no console error and draws every chart, the value cohorts' LTV curves and the paths Sankey
+    included; screenshots go to test-artifacts/report/."""
     from report_page import artifacts_dir, check_report
 
     from userops.report import default_report_path
@@ -592,6 +608,7 @@ def test_report_asset_renders_every_chart_in_chromium(location: Location, full_r
         "layers",
         "migrations",
         "funnels",
+        "ltv",
         "paths",
         "dau_waterfall",
         "churn",
@@ -601,5 +618,5 @@ def test_report_asset_renders_every_chart_in_chromium(location: Location, full_r
     assert expected <= set(page.charts), page.empty_sections
     for key, drawn in page.charts.items():
         assert drawn["traces"] > 0 and drawn["points"] > 0 and drawn["marks"] > 0, (key, drawn)
-    assert set(page.empty_sections) <= {"ltv"}
+    assert page.empty_sections == []
     assert len(page.screenshots) == len(page.sections)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import minimize
-from scipy.special import gammaln
+from scipy.special import gammaln, hyp2f1
 
 
 @dataclass(frozen=True)
@@ -125,3 +125,35 @@ def simulate(
         running[idx[~bought]] = False
         running[buyers[dies]] = False
     return x, t_x, T
+
+
+def expected_purchases(params: BGNBDParams, horizon) -> np.ndarray:
+    """E[X(t)]: expected purchases in (0, t] of a customer just born (FHL 2005, eq. 9)."""
+    t = np.asarray(horizon, dtype=float)
+    r, alpha, a, b = params.r, params.alpha, params.a, params.b
+    if a == 1.0:
+        raise ValueError("the BG/NBD expectation is singular at a = 1")
+    z = t / (alpha + t)
+    tail = np.exp(r * (np.log(alpha) - np.log(alpha + t))) * hyp2f1(r, b, a + b - 1.0, z)
+    return (a + b - 1.0) / (a - 1.0) * (1.0 - tail)
+
+
+def conditional_expected_purchases(params: BGNBDParams, x, t_x, T, horizon: float) -> np.ndarray:
+    """E[Y(t) | x, t_x, T]: expected purchases in (T, T + t] (FHL 2005, eq. 10).
+
+    The numerator is the expectation of a customer alive at T with the rate's posterior
+    Gamma(r + x, alpha + T); the denominator turns it into one weighted by P(alive)."""
+    x, t_x, T = _arrays(x, t_x, T)
+    r, alpha, a, b = params.r, params.alpha, params.a, params.b
+    if a == 1.0:
+        raise ValueError("the BG/NBD expectation is singular at a = 1")
+    t = float(horizon)
+    z = t / (alpha + T + t)
+    tail = np.exp((r + x) * (np.log(alpha + T) - np.log(alpha + T + t))) * hyp2f1(
+        r + x, b + x, a + b + x - 1.0, z
+    )
+    numerator = (a + b + x - 1.0) / (a - 1.0) * (1.0 - tail)
+    has_repeat = x > 0
+    safe = np.where(has_repeat, b + x - 1.0, 1.0)
+    odds_dead = (a / safe) * np.exp((r + x) * (np.log(alpha + T) - np.log(alpha + t_x)))
+    return numerator / (1.0 + np.where(has_repeat, odds_dead, 0.0))

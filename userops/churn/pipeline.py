@@ -308,8 +308,10 @@ def _replace_rows(
     frame: pd.DataFrame,
     where: str,
     params: list[Any],
+    table_ddl: dict[str, str] | None = None,
 ) -> None:
-    connection.execute(f"create table if not exists ml.{table} ({TABLES[table]})").fetchall()
+    ddl = (table_ddl or TABLES)[table]
+    connection.execute(f"create table if not exists ml.{table} ({ddl})").fetchall()
     connection.execute(f"delete from ml.{table} where {where}", params).fetchall()
     if frame.empty:
         return
@@ -323,15 +325,20 @@ def _replace_rows(
         connection.unregister("incoming")
 
 
-def write_tables(warehouse_path: Path, tables: dict[str, tuple[pd.DataFrame, str, list]]) -> None:
+def write_tables(
+    warehouse_path: Path,
+    tables: dict[str, tuple[pd.DataFrame, str, list]],
+    table_ddl: dict[str, str] | None = None,
+) -> None:
     """Replace rows in ml.* tables in one short write transaction (table -> frame, where, params),
-    so a failed write leaves the previous rows in place."""
+    so a failed write leaves the previous rows in place. table_ddl: the column definitions of
+    tables other modules own (default: the churn tables)."""
     with duckdb.connect(str(warehouse_path)) as connection:
         connection.execute("create schema if not exists ml").fetchall()
         connection.execute("begin transaction").fetchall()
         try:
             for table, (frame, where, params) in tables.items():
-                _replace_rows(connection, table, frame, where, params)
+                _replace_rows(connection, table, frame, where, params, table_ddl)
             connection.execute("commit").fetchall()
         except Exception:
             connection.execute("rollback").fetchall()

@@ -42,6 +42,12 @@ churn_scores as (
 ),
 {%- endif %}
 
+{% if clv_scores_enabled() -%}
+clv_scores as (
+    select * from {{ ref(var('clv_scores_model')) }}
+),
+{%- endif %}
+
 metric_inputs as (
     select
         users_as_of.*,
@@ -57,6 +63,11 @@ metric_inputs as (
         churn_scores.churn_score
         {%- else -%}
         cast(null as double) as churn_score
+        {%- endif %},
+        {% if clv_scores_enabled() -%}
+        clv_scores.predicted_value_tier
+        {%- else -%}
+        cast(null as {{ dbt.type_string() }}) as predicted_value_tier
         {%- endif %}
     from users_as_of
     inner join layers
@@ -69,6 +80,11 @@ metric_inputs as (
     left join churn_scores
         on users_as_of.user_id = churn_scores.user_id
         and users_as_of.as_of_date = churn_scores.as_of_date
+    {%- endif %}
+    {% if clv_scores_enabled() -%}
+    left join clv_scores
+        on users_as_of.user_id = clv_scores.user_id
+        and users_as_of.as_of_date = clv_scores.as_of_date
     {%- endif %}
 ),
 
