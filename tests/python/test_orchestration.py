@@ -3,6 +3,7 @@ reruns day partitions idempotently (a range in one dbt invocation), stops at a b
 and logs failed runs."""
 
 import importlib
+import re
 import shutil
 import sys
 import warnings
@@ -555,3 +556,47 @@ def test_report_asset_renders_every_chart_in_chromium(location: Location, full_r
         assert drawn["traces"] > 0 and drawn["points"] > 0 and drawn["marks"] > 0, (key, drawn)
     assert set(page.empty_sections) <= {"ltv", "paths"}
     assert len(page.screenshots) == len(page.sections)
+
+
+def test_dbt_steps_start_from_the_code_locations_parse(location: Location, full_run: Any) -> None:
+    """No dbt step of a run parses the project from scratch: the window comes in environment
+    variables (not --vars, which invalidate dbt's partial parse) and every step starts from the
+    code location's partial_parse.msgpack; the windowed steps re-parse only the files that read
+    the window."""
+    assert full_run.success
+    logs = sorted((location.root / "target" / "runs").glob("*/dbt.log"))
+    assert {log.parent.name for log in logs} >= {
+        "dbt_daily_models",
+        "dbt_models",
+        "source_freshness",
+    }
+    for log in logs:
+        text = log.read_text()
+        assert "Unable to do partial parsing" not in text, log.parent.name
+        changed = [int(n) for n in re.findall(r"(\d+) files changed", text)]
+        assert changed, log.parent.name
+        if log.parent.name.startswith("dbt_daily"):
+            assert 0 < max(changed) < 40, (log.parent.name, changed)
+        else:
+            assert max(changed) == 0, (log.parent.name, changed)
+
+
+def test_step_env_sets_the_window_and_unsets_a_stale_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from orchestration.dbt_assets import scoped_environ, step_env
+    from orchestration.resources import Warehouse
+
+    monkeypatch.setenv("USEROPS_WINDOW_START", "2020-01-01")
+    monkeypatch.delenv("USEROPS_WINDOW_END", raising=False)
+    monkeypatch.delenv("DBT_INDIRECT_SELECTION", raising=False)
+    windowed = step_env(Warehouse(), (date(2026, 6, 30), date(2026, 7, 1)))
+    assert windowed["USEROPS_WINDOW_START"] == "2026-06-30"
+    assert windowed["USEROPS_WINDOW_END"] == "2026-07-01"
+    with scoped_environ(step_env(Warehouse(), None)):
+        assert "USEROPS_WINDOW_START" not in os.environ
+        assert os.environ["DBT_INDIRECT_SELECTION"] == "buildable"
+    assert os.environ["USEROPS_WINDOW_START"] == "2020-01-01"
+    with scoped_environ(windowed):
+        assert os.environ["USEROPS_WINDOW_END"] == "2026-07-01"
+    assert "USEROPS_WINDOW_END" not in os.environ
