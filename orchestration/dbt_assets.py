@@ -145,7 +145,7 @@ def run_dbt_build(
             checks.append(event)
         yield event
     # Written after dbt exits: DuckDB allows one writing process.
-    write_quality_results(warehouse.warehouse_path(), check_rows(context.run_id, checks))
+    write_quality_results(warehouse.warehouse_path(), check_rows(context.run.run_id, checks))
     if not invocation.is_successful():
         raise Failure(
             description=f"dbt {' '.join(args)} failed; see the step's dbt log",

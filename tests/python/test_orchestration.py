@@ -600,3 +600,73 @@ def test_step_env_sets_the_window_and_unsets_a_stale_one(monkeypatch: pytest.Mon
     with scoped_environ(windowed):
         assert os.environ["USEROPS_WINDOW_END"] == "2026-07-01"
     assert "USEROPS_WINDOW_END" not in os.environ
+
+
+def test_schedules_start_running_and_the_landing_sensor_stopped(location: Location) -> None:
+    from dagster import DefaultScheduleStatus, DefaultSensorStatus
+
+    repository = location.defs.get_repository_def()
+    schedules = {schedule.name: schedule.default_status for schedule in repository.schedule_defs}
+    assert schedules == {
+        "userops_daily_schedule": DefaultScheduleStatus.RUNNING,
+        "churn_retrain_weekly_schedule": DefaultScheduleStatus.RUNNING,
+    }
+    sensors = {sensor.name: sensor.default_status for sensor in repository.sensor_defs}
+    assert sensors == {
+        # It would build the scheduled day a second time (README, docs/orchestration.md).
+        "landing_files_sensor": DefaultSensorStatus.STOPPED,
+        "run_failure_log_sensor": DefaultSensorStatus.RUNNING,
+        "alert_notification_sensor": DefaultSensorStatus.RUNNING,
+    }
+
+
+def test_loading_the_definitions_and_gx_prints_no_third_party_warnings(
+    location: Location,
+) -> None:
+    """Every warning on (-W always): the pyspark pandas-3 FutureWarning (GX imports pyspark)
+    and Dagster's BetaWarning for the APIs the location uses are filtered at their source."""
+    import os
+    import subprocess
+
+    code = (
+        "import orchestration.definitions\n"
+        "import great_expectations as gx\n"
+        "gx.get_context(mode='ephemeral')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-W", "always", "-c", code],
+        cwd=Path(__file__).resolve().parents[2],
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    output = result.stdout + result.stderr
+    for text in ("pandas >= 3", "BetaWarning", "SupersessionWarning", "FutureWarning"):
+        assert text not in output, (text, output[-3000:])
+
+
+def test_no_secret_from_the_environment_reaches_a_runs_logs(
+    location: Location, full_run: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dagster import AssetKey
+
+    secrets = {
+        "USEROPS_ALERT_WEBHOOK_URL": "https://hooks.example.com/services/T0/B0/hooktoken123",
+        "USEROPS_PUSH_WEBHOOK_URL": "https://push.example.com/send?key=pushkey456",
+        "USEROPS_DB_PASSWORD": "dbpassword789",
+    }
+    for name, value in secrets.items():
+        monkeypatch.setenv(name, value)
+    result = execute(
+        location,
+        "userops_daily",
+        partition_key=PARTITION,
+        asset_selection=[AssetKey([DAILY_MODEL])],
+    )
+    assert result.success, step_errors(result)
+    logged = "\n".join(repr(event) for event in result.all_events)
+    for token in ("hooktoken123", "pushkey456", "dbpassword789"):
+        assert token not in logged, token
