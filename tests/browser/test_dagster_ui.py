@@ -24,6 +24,8 @@ PROJECT_DIR = Path(__file__).resolve().parents[2]
 CANDIDATES = (shutil.which("chromium"), shutil.which("chromium-browser"), "/usr/bin/chromium")
 CHROMIUM = next((path for path in CANDIDATES if path and Path(path).exists()), None)
 LOCATION = "orchestration.definitions"
+# make dagster's output, for the warnings check.
+LOGS: dict[str, Path] = {}
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
 
@@ -99,6 +101,7 @@ def webserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         env.pop(name, None)
     assert shutil.which("dbt", path=env["PATH"]) is None
     log_path = root / "make_dagster.log"
+    LOGS["make_dagster"] = log_path
     log = log_path.open("w")
     process = subprocess.Popen(
         ["make", "dagster"],
@@ -181,3 +184,9 @@ def test_automation_page_lists_schedules_and_sensors(webserver: str, browser: ob
     text = page_text(browser, f"{webserver}/automation", "userops_daily_schedule")
     for name in ("userops_daily_schedule", "landing_files_sensor", "run_failure_log_sensor"):
         assert name in text, name
+
+
+def test_make_dagster_prints_no_third_party_warnings(webserver: str) -> None:
+    text = LOGS["make_dagster"].read_text()
+    for warning in ("SupersessionWarning", "BetaWarning", "pandas >= 3", "FutureWarning"):
+        assert warning not in text, warning
