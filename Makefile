@@ -79,8 +79,11 @@ dagster-home:
 dagster-manifest: install
 	.venv/bin/python -m userops.manifest
 
+# `dagster dev` warns that `dg dev` supersedes it; dg needs a dg project layout this repository
+# does not have, so the warning is not the user's business (that one message only).
 dagster: install dagster-home dagster-manifest
-	.venv/bin/dagster dev -h 127.0.0.1 -p $(DAGSTER_PORT) -m orchestration.definitions
+	PYTHONWARNINGS='ignore:Function `dev_command` is superseded' \
+		.venv/bin/dagster dev -h 127.0.0.1 -p $(DAGSTER_PORT) -m orchestration.definitions
 
 lint: install
 	.venv/bin/ruff check userops orchestration tests/python tests/browser

@@ -20,6 +20,7 @@ from typing import Any
 from dagster import (
     AssetKey,
     AssetSelection,
+    DefaultScheduleStatus,
     DefaultSensorStatus,
     RunFailureSensorContext,
     RunRequest,
@@ -77,9 +78,16 @@ def build_jobs(ml_keys: Sequence[AssetKey]) -> dict[str, UnresolvedAssetJobDefin
 
 
 def build_schedules(jobs: dict[str, UnresolvedAssetJobDefinition]) -> list[Any]:
+    """Both schedules start RUNNING (as dagster-open-platform's do): a code location that is
+    deployed should build each day without someone switching it on in the UI. They need the
+    daemon, which `dagster dev` (make dagster) starts."""
     schedules: list[Any] = [
         build_schedule_from_partitioned_job(
-            jobs["userops_daily"], name="userops_daily_schedule", hour_of_day=3, minute_of_hour=0
+            jobs["userops_daily"],
+            name="userops_daily_schedule",
+            hour_of_day=3,
+            minute_of_hour=0,
+            default_status=DefaultScheduleStatus.RUNNING,
         )
     ]
     if "churn_retrain" in jobs:
@@ -91,6 +99,7 @@ def build_schedules(jobs: dict[str, UnresolvedAssetJobDefinition]) -> list[Any]:
             cron_schedule="0 5 * * 1",
             execution_timezone=BUSINESS_TIMEZONE,
             description="Mondays 05:00 (business time zone): retrain the churn model.",
+            default_status=DefaultScheduleStatus.RUNNING,
         )
         def churn_retrain_weekly_schedule(context: ScheduleEvaluationContext) -> RunRequest:
             day = DAILY_PARTITIONS.get_last_partition_key(
@@ -147,6 +156,10 @@ def landing_run_requests(
 
 
 def build_landing_sensor(job: UnresolvedAssetJobDefinition) -> Any:
+    # STOPPED by default: with userops_daily_schedule running, both would build the same day
+    # (the schedule at 03:00, the sensor when the day's files land), and on the first start it
+    # would run the newest day of whatever sits in the landing folder (e.g. the demo's data,
+    # already built). Switch it on instead of the schedule where files land at irregular times.
     @sensor(
         name="landing_files_sensor",
         job=job,

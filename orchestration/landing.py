@@ -19,6 +19,7 @@ from dagster import (
 )
 from dagster_dbt import DbtCliResource
 
+from orchestration.dbt_assets import partial_parse_args, scoped_environ, step_env
 from orchestration.project import load_manifest, manifest_path
 from orchestration.resources import Warehouse
 from userops.quality.results import CheckRow, write_quality_results
@@ -153,11 +154,15 @@ def build_freshness_check() -> Any:
         by_table: dict[str, dict[str, Any]] = {}
         if present:
             selection = " ".join(f"source:landing.{table}" for table in present)
-            invocation = dbt.cli(
-                ["source", "freshness", "--select", selection],
-                target_path=target,
-                raise_on_error=False,
-            ).wait()
+            # As a dbt build step: the code location's parse and environment (dbt_assets).
+            args = ["source", "freshness", "--select", selection]
+            with scoped_environ(step_env(warehouse, None)):
+                invocation = dbt.cli(
+                    [*args, *partial_parse_args(manifest_path())],
+                    target_path=target,
+                    raise_on_error=False,
+                )
+            invocation.wait()
             for result in invocation.get_artifact("sources.json").get("results", []):
                 by_table[result["unique_id"].rsplit(".", 1)[-1]] = result
         rows = []

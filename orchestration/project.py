@@ -21,6 +21,7 @@ from typing import Any
 
 from dagster import AssetKey, DailyPartitionsDefinition
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtProject
+from dagster_dbt.dbt_project import using_dagster_dev
 
 from userops.manifest import dagster_target_path, prepare_manifest
 from userops.paths import PROJECT_DIR
@@ -32,8 +33,11 @@ NODE_TYPES = ("model", "seed", "snapshot")
 DBT_PROJECT = DbtProject(
     project_dir=PROJECT_DIR, target_path=dagster_target_path(), profiles_dir=PROJECT_DIR
 )
-# Under `dagster dev` this re-parses the project on every load, so edits show up.
-DBT_PROJECT.prepare_if_dev()
+# Under `dagster dev` the project is re-parsed on every load, so edits show up. Not with
+# DBT_PROJECT.prepare_if_dev(): dagster-dbt's preparer runs the `dbt` on PATH, and `make dagster`
+# starts `.venv/bin/dagster` with no venv on PATH; prepare_manifest runs the venv's dbt.
+if using_dagster_dev():
+    prepare_manifest(dagster_target_path())
 
 BUSINESS_TIMEZONE: str = dbt_var("business_timezone")
 DAILY_PARTITIONS = DailyPartitionsDefinition(

@@ -14,6 +14,7 @@ import json
 import os
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -226,6 +227,17 @@ def batch_key(alerts: Sequence[Alert]) -> str:
     return hashlib.sha256("|".join(sorted(a.alert_id for a in alerts)).encode()).hexdigest()
 
 
+def redacted_url(url: str) -> str:
+    """A webhook URL as logs and errors show it: scheme and host only. Webhook URLs carry their
+    secret in the path or query (Slack, Feishu, DingTalk tokens) and sometimes a password;
+    none of it may reach Dagster's run logs or ops tables."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or "?"
+    port = f":{parts.port}" if parts.port else ""
+    hidden = "/…" if (parts.path not in ("", "/") or parts.query or parts.username) else ""
+    return f"{parts.scheme}://{host}{port}{hidden}"
+
+
 def webhook_sink(
     url: str,
     *,
@@ -261,14 +273,16 @@ def webhook_sink(
             except urllib.error.HTTPError as error:
                 if 400 <= error.code < 500:
                     raise SinkError(
-                        f"alert webhook {url} refused the batch: HTTP {error.code}"
+                        f"alert webhook {redacted_url(url)} refused the batch: HTTP {error.code}"
                     ) from None
                 last_error = f"HTTP {error.code}"
             except (urllib.error.URLError, TimeoutError, OSError) as error:
                 last_error = str(getattr(error, "reason", error))
             if attempt < attempts:
                 sleep(backoff_seconds * 2 ** (attempt - 1))
-        raise SinkError(f"alert webhook {url} failed after {attempts} attempts: {last_error}")
+        raise SinkError(
+            f"alert webhook {redacted_url(url)} failed after {attempts} attempts: {last_error}"
+        )
 
     return send
 

@@ -6,8 +6,16 @@ each in its own process so peak memory is that step's alone:
 - floor: one DuckDB pass that reads every raw column of every landing file once;
 - full: `dbt build --full-refresh` on all days but the last (models and data tests; unit tests
   test SQL logic on fixed inputs and run in CI, not in production runs);
-- incremental: the last day's files appended, then the daily partitioned run Dagster makes
-  (`dbt build --vars {start_date, end_date}` for that one day);
+- incremental: the last day's files appended, then the daily partitioned run as plain dbt
+  (`dbt build` with that one day's window in USEROPS_WINDOW_START / USEROPS_WINDOW_END, as
+  Dagster passes it);
+- dagster_day: the same day run through Dagster, on a copy of the warehouse as the full build
+  left it: the dbt assets of the `userops_daily` job (every dbt model, seed and snapshot with
+  its dbt tests as asset checks, in the job's five steps) for that day's partition, in a fresh
+  process that loads the code location, as a run launched by the daemon does. The Python assets
+  (quality suites, churn scores, report, delivery) are left out: plain dbt does not run them.
+  The code location's `dbt parse` (dagster_parse) is measured apart: it happens once when the
+  code location is deployed (`make dagster-manifest`), not per run;
 - race (on unless --no-race; userops/bench_race.py): daily active users, the monthly retention
   matrix and RFM segments computed four ways (pandas, polars, one DuckDB SQL script, dbt
   building only those marts' lineage), each under the same memory ceiling and time limit and
@@ -36,7 +44,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from userops.bench_race import RaceOptions, race_cell, race_scale, summarise_race
-from userops.dbt import dbt_env, dbt_executable
+from userops.dbt import dbt_env, dbt_executable, window_env
 from userops.paths import PROJECT_DIR
 
 # Generated data averages 1.414 events per user and calendar day over 120 days (58,000 users
@@ -225,9 +233,12 @@ def bench_scale(
     # Production runs (Dagster, `userops build`) skip dbt unit tests: they test the SQL logic on
     # fixed inputs, not the data, and run in CI (make test). Data tests all run.
     production = [*common, "--exclude-resource-type", "unit_test"]
-    day_vars = {
-        "start_date": last_day.isoformat(),
-        "end_date": (last_day + timedelta(days=1)).isoformat(),
+    # The window as Dagster passes it (not --vars, which would make dbt re-parse the project).
+    day_env = {**env, **window_env(last_day, last_day + timedelta(days=1))}
+    dagster_warehouse = root / "dagster_warehouse.duckdb"
+    dagster_env = {
+        **dbt_env(landing, dagster_warehouse, base=env),
+        "USEROPS_DBT_TARGET_PATH": str(root / "dagster_target"),
     }
     for repeat in range(1, repeats + 1):
         holdback_last_day(landing, root / "holdback", last_day)
@@ -238,9 +249,11 @@ def bench_scale(
             "full", seconds, peak, code, repeat=repeat, **node_timings(target / "run_results.json")
         )
         restore_day(landing, root / "holdback")
+        # The Dagster run starts from the same state as the plain day run.
+        shutil.copyfile(warehouse, dagster_warehouse)
         seconds, peak, code = run_measured(
-            [dbt, "build", "--vars", json.dumps(day_vars), *production],
-            env=env,
+            [dbt, "build", *production],
+            env=day_env,
             log=root / "incremental.log",
         )
         record(
@@ -251,6 +264,18 @@ def bench_scale(
             repeat=repeat,
             **node_timings(target / "run_results.json"),
         )
+        if repeat == 1:
+            seconds, peak, code = run_measured(
+                [python, "-m", "userops.manifest"], env=dagster_env, log=root / "dagster_parse.log"
+            )
+            record("dagster_parse", seconds, peak, code)
+        seconds, peak, code = run_measured(
+            [python, "-m", "userops.bench", "dagster-day", "--partition", last_day.isoformat()],
+            env=dagster_env,
+            log=root / "dagster_day.log",
+        )
+        record("dagster_day", seconds, peak, code, repeat=repeat, **dagster_detail(root))
+        dagster_warehouse.unlink(missing_ok=True)
 
     # dbt's fixed cost: parse and start up with nothing to run.
     for repeat in range(1, repeats + 1):
@@ -266,6 +291,58 @@ def bench_scale(
     if not keep_data:
         shutil.rmtree(landing, ignore_errors=True)
     return measurements
+
+
+def dagster_detail(root: Path) -> dict:
+    """The Dagster day run's own figures (its last line) and its steps' dbt elapsed times."""
+    detail: dict = {}
+    log = root / "dagster_day.log"
+    lines = log.read_text().splitlines() if log.exists() else []
+    outcome = next((line for line in reversed(lines) if line.startswith('{"load_s"')), None)
+    if outcome:
+        detail.update(json.loads(outcome))
+    steps = {}
+    for results in sorted((root / "dagster_target" / "runs").glob("*/run_results.json")):
+        steps[results.parent.name] = round(json.loads(results.read_text())["elapsed_time"], 1)
+    detail["dbt_elapsed_s_by_step"] = steps
+    return detail
+
+
+def dagster_day_run(partition: str) -> dict:
+    """Run the dbt assets of the daily job for one partition, in process, as Dagster runs them;
+    return seconds to load the code location and to run, and whether the run succeeded."""
+    started = time.perf_counter()
+    from dagster import (
+        AssetSelection,
+        DagsterInstance,
+        Definitions,
+        define_asset_job,
+        in_process_executor,
+    )
+
+    from orchestration.dbt_assets import build_dbt_assets
+    from orchestration.resources import default_resources
+
+    assets = build_dbt_assets()
+    checks = [key for definition in assets for key in definition.check_keys]
+    job = define_asset_job(
+        "dbt_day", selection=AssetSelection.assets(*assets) | AssetSelection.checks(*checks)
+    )
+    defs = Definitions(
+        assets=assets, jobs=[job], resources=default_resources(), executor=in_process_executor
+    )
+    resolved = defs.resolve_job_def("dbt_day")
+    loaded = time.perf_counter()
+    result = resolved.execute_in_process(
+        partition_key=partition, instance=DagsterInstance.ephemeral(), raise_on_error=False
+    )
+    return {
+        "load_s": round(loaded - started, 1),
+        "run_s": round(time.perf_counter() - loaded, 1),
+        "success": result.success,
+        "materializations": len(result.get_asset_materialization_events()),
+        "checks": len(result.get_asset_check_evaluations()),
+    }
 
 
 def run_race(
@@ -306,8 +383,9 @@ def summarise(records: list[dict]) -> str:
     lines = [
         "| scale | events | raw rows | repeats | dbt threads | floor s (peak MB)"
         " | full build s (peak MB) | build/floor | one-day run s (peak MB) | one-day/full"
+        " | Dagster one-day run s (peak MB) | Dagster/dbt one-day"
         " | dbt startup s | pandas s (peak MB) | build/pandas |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     order = [scale for scale in SCALES if scale in by_scale]
     for scale in order:
@@ -316,6 +394,7 @@ def summarise(records: list[dict]) -> str:
         rows = generated.get("detail", {}).get("rows", {})
         floor, full = median_step(steps.get("floor", [])), median_step(steps.get("full", []))
         incremental = median_step(steps.get("incremental", []))
+        dagster_day = median_step(steps.get("dagster_day", []))
         # Older results have a "pandas" step; the race records pandas as "race_pandas".
         pandas_records = steps.get("pandas", []) or steps.get("race_pandas", [])
         pandas = median_step(pandas_records)
@@ -346,6 +425,7 @@ def summarise(records: list[dict]) -> str:
             f"| {scale} | {rows.get('events', 0):,} | {sum(rows.values()):,} | {repeats} |"
             f" {threads} | {cell(floor)} | {cell(full)} | {ratio(full, floor)} |"
             f" {cell(incremental)} | {incremental_share} |"
+            f" {cell(dagster_day)} | {ratio(dagster_day, incremental, 2)} |"
             f" {startup_cell} | {pandas_cell(pandas_records, cell(pandas))} |"
             f" {ratio(full, None if pandas_stopped else pandas, 2)} |"
         )
@@ -430,16 +510,24 @@ def main(argv: list[str] | None = None) -> int:
     floor.add_argument("--landing-dir", type=Path, required=True)
     floor.add_argument("--memory-limit", default="6GB")
     floor.add_argument("--temp-dir", type=Path, required=True)
+    dagster_day = commands.add_parser(
+        "dagster-day", help="(internal) the dbt assets of the daily job for one partition"
+    )
+    dagster_day.add_argument("--partition", required=True)
     table = commands.add_parser("table", help="print the Markdown table of a results file")
     table.add_argument("results", type=Path)
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] not in {"run", "floor", "table", "-h", "--help"}:
+    if not argv or argv[0] not in {"run", "floor", "dagster-day", "table", "-h", "--help"}:
         argv.insert(0, "run")
     args = parser.parse_args(argv)
 
     if args.command == "floor":
         print(json.dumps(floor_pass(args.landing_dir, args.memory_limit, args.temp_dir)))
         return 0
+    if args.command == "dagster-day":
+        outcome = dagster_day_run(args.partition)
+        print(json.dumps(outcome))
+        return 0 if outcome["success"] else 1
     if args.command == "table":
         records = [json.loads(line) for line in args.results.read_text().splitlines() if line]
         # A results file of the race alone (python -m userops.bench_race --out) has no main table.

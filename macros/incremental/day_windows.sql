@@ -1,6 +1,10 @@
 {#-
-    The windows of a day-partitioned run (Dagster passes vars start_date / end_date, end
-    exclusive; docs/orchestration.md). Two kinds of incremental model use them:
+    The windows of a day-partitioned run: the business days [start_date, end_date), end
+    exclusive (docs/orchestration.md). Dagster passes them as the environment variables
+    USEROPS_WINDOW_START / USEROPS_WINDOW_END; `dbt build --vars '{start_date: ..., end_date: ...}'`
+    works too and wins. Vars on the command line make dbt re-parse the whole project (its partial
+    parse is keyed on them), so a Dagster step would pay a full parse per run; an environment
+    variable read here only re-parses the files that read it. Two kinds of incremental model use them:
 
     - by business day (int_user_*_aggregated, ...): a run recomputes the days
       [start_date - incremental_lookback_days, end_date);
@@ -14,9 +18,21 @@
     day is idempotent. Hooks are rendered when they run, so `this` is the run's relation.
 -#}
 
+{#- The window's first business day as YYYY-MM-DD text, or none without a window. -#}
+{% macro window_start_date() %}
+    {{ return(var('start_date', none) or env_var('USEROPS_WINDOW_START', '') or none) }}
+{% endmacro %}
+
+
+{#- The window's end (exclusive) as YYYY-MM-DD text, or none. -#}
+{% macro window_end_date() %}
+    {{ return(var('end_date', none) or env_var('USEROPS_WINDOW_END', '') or none) }}
+{% endmacro %}
+
+
 {#- First business day a partitioned run recomputes, as a SQL date, or none for all history. -#}
 {% macro day_window_start() %}
-    {%- set start_date = var('start_date', none) -%}
+    {%- set start_date = window_start_date() -%}
     {%- if not start_date -%}
         {{ return(none) }}
     {%- endif -%}
@@ -25,7 +41,7 @@
 
 
 {% macro day_window_end() %}
-    {%- set end_date = var('end_date', none) -%}
+    {%- set end_date = window_end_date() -%}
     {{ return("cast('" ~ end_date ~ "' as date)" if end_date else none) }}
 {% endmacro %}
 
@@ -71,7 +87,7 @@
 
 {#- First load day of a partitioned run's window (YYYY-MM-DD text), or none without a window. -#}
 {% macro load_window_first_day() %}
-    {%- set start_date = var('start_date', none) -%}
+    {%- set start_date = window_start_date() -%}
     {%- if not start_date -%}
         {{ return(none) }}
     {%- endif -%}

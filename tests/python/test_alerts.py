@@ -278,3 +278,22 @@ def test_a_webhook_that_stays_down_fails_clearly_and_records_nothing(
         warehouse, "select count(*) from information_schema.tables where table_schema = 'ops'"
     )
     assert tables == [(0,)]
+
+
+def test_a_failing_webhook_names_its_host_never_its_token() -> None:
+    import socket
+
+    from userops.alerts import SinkError, redacted_url, webhook_sink
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://bot:hunter2@127.0.0.1:{port}/services/T0/B0/hooktoken123?sign=abc987"
+    send = webhook_sink(url, attempts=2, sleep=lambda _: None, timeout_seconds=2)
+    with pytest.raises(SinkError) as raised:
+        send([])
+    message = str(raised.value)
+    assert f"127.0.0.1:{port}/…" in message
+    for secret in ("hunter2", "hooktoken123", "abc987", "bot"):
+        assert secret not in message, secret
+    assert redacted_url("https://hooks.example.com") == "https://hooks.example.com"

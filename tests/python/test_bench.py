@@ -56,6 +56,8 @@ def test_summarise_gives_ratios_of_medians() -> None:
         record("incremental", 3.0),
         record("incremental", 9.0),
         record("incremental", 6.0),
+        # The Dagster day run next to it: 7.2 / 6 = 1.20.
+        record("dagster_day", 7.2),
         # The race's pandas run fills the pandas column: 30 / 12 = 2.50.
         record("race_pandas", 12.0, outcome="ok"),
         record("dbt_startup", 7.0),
@@ -64,8 +66,8 @@ def test_summarise_gives_ratios_of_medians() -> None:
     ]
     row = summarise(records).splitlines()[2]
     assert row == (
-        "| 1m | 900 | 1,000 | 3 | 2 | 0.5 (100) | 30.0 (100) | 60.0 | 6.0 (100) | 20.0 % | 7.0 |"
-        " 12.0 (100) | 2.50 |"
+        "| 1m | 900 | 1,000 | 3 | 2 | 0.5 (100) | 30.0 (100) | 60.0 | 6.0 (100) | 20.0 % |"
+        " 7.2 (100) | 1.20 | 7.0 | 12.0 (100) | 2.50 |"
     )
 
 

@@ -3,6 +3,7 @@ reruns day partitions idempotently (a range in one dbt invocation), stops at a b
 and logs failed runs."""
 
 import importlib
+import re
 import shutil
 import sys
 import warnings
@@ -620,3 +621,117 @@ def test_report_asset_renders_every_chart_in_chromium(location: Location, full_r
         assert drawn["traces"] > 0 and drawn["points"] > 0 and drawn["marks"] > 0, (key, drawn)
     assert page.empty_sections == []
     assert len(page.screenshots) == len(page.sections)
+
+
+def test_dbt_steps_start_from_the_code_locations_parse(location: Location, full_run: Any) -> None:
+    """No dbt step of a run parses the project from scratch: the window comes in environment
+    variables (not --vars, which invalidate dbt's partial parse) and every step starts from the
+    code location's partial_parse.msgpack; the windowed steps re-parse only the files that read
+    the window."""
+    assert full_run.success
+    logs = sorted((location.root / "target" / "runs").glob("*/dbt.log"))
+    assert {log.parent.name for log in logs} >= {
+        "dbt_daily_models",
+        "dbt_models",
+        "source_freshness",
+    }
+    for log in logs:
+        text = log.read_text()
+        assert "Unable to do partial parsing" not in text, log.parent.name
+        changed = [int(n) for n in re.findall(r"(\d+) files changed", text)]
+        assert changed, log.parent.name
+        if log.parent.name.startswith("dbt_daily"):
+            assert 0 < max(changed) < 40, (log.parent.name, changed)
+        else:
+            assert max(changed) == 0, (log.parent.name, changed)
+
+
+def test_step_env_sets_the_window_and_unsets_a_stale_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from orchestration.dbt_assets import scoped_environ, step_env
+    from orchestration.resources import Warehouse
+
+    monkeypatch.setenv("USEROPS_WINDOW_START", "2020-01-01")
+    monkeypatch.delenv("USEROPS_WINDOW_END", raising=False)
+    monkeypatch.delenv("DBT_INDIRECT_SELECTION", raising=False)
+    windowed = step_env(Warehouse(), (date(2026, 6, 30), date(2026, 7, 1)))
+    assert windowed["USEROPS_WINDOW_START"] == "2026-06-30"
+    assert windowed["USEROPS_WINDOW_END"] == "2026-07-01"
+    with scoped_environ(step_env(Warehouse(), None)):
+        assert "USEROPS_WINDOW_START" not in os.environ
+        assert os.environ["DBT_INDIRECT_SELECTION"] == "buildable"
+    assert os.environ["USEROPS_WINDOW_START"] == "2020-01-01"
+    with scoped_environ(windowed):
+        assert os.environ["USEROPS_WINDOW_END"] == "2026-07-01"
+    assert "USEROPS_WINDOW_END" not in os.environ
+
+
+def test_schedules_start_running_and_the_landing_sensor_stopped(location: Location) -> None:
+    from dagster import DefaultScheduleStatus, DefaultSensorStatus
+
+    repository = location.defs.get_repository_def()
+    schedules = {schedule.name: schedule.default_status for schedule in repository.schedule_defs}
+    assert schedules == {
+        "userops_daily_schedule": DefaultScheduleStatus.RUNNING,
+        "churn_retrain_weekly_schedule": DefaultScheduleStatus.RUNNING,
+    }
+    sensors = {sensor.name: sensor.default_status for sensor in repository.sensor_defs}
+    assert sensors == {
+        # It would build the scheduled day a second time (README, docs/orchestration.md).
+        "landing_files_sensor": DefaultSensorStatus.STOPPED,
+        "run_failure_log_sensor": DefaultSensorStatus.RUNNING,
+        "alert_notification_sensor": DefaultSensorStatus.RUNNING,
+    }
+
+
+def test_loading_the_definitions_and_gx_prints_no_third_party_warnings(
+    location: Location,
+) -> None:
+    """Every warning on (-W always): the pyspark pandas-3 FutureWarning (GX imports pyspark)
+    and Dagster's BetaWarning for the APIs the location uses are filtered at their source."""
+    import os
+    import subprocess
+
+    code = (
+        "import orchestration.definitions\n"
+        "import great_expectations as gx\n"
+        "gx.get_context(mode='ephemeral')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-W", "always", "-c", code],
+        cwd=Path(__file__).resolve().parents[2],
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    output = result.stdout + result.stderr
+    for text in ("pandas >= 3", "BetaWarning", "SupersessionWarning", "FutureWarning"):
+        assert text not in output, (text, output[-3000:])
+
+
+def test_no_secret_from_the_environment_reaches_a_runs_logs(
+    location: Location, full_run: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dagster import AssetKey
+
+    secrets = {
+        "USEROPS_ALERT_WEBHOOK_URL": "https://hooks.example.com/services/T0/B0/hooktoken123",
+        "USEROPS_PUSH_WEBHOOK_URL": "https://push.example.com/send?key=pushkey456",
+        "USEROPS_DB_PASSWORD": "dbpassword789",
+    }
+    for name, value in secrets.items():
+        monkeypatch.setenv(name, value)
+    result = execute(
+        location,
+        "userops_daily",
+        partition_key=PARTITION,
+        asset_selection=[AssetKey([DAILY_MODEL])],
+    )
+    assert result.success, step_errors(result)
+    logged = "\n".join(repr(event) for event in result.all_events)
+    for token in ("hooktoken123", "pushkey456", "dbpassword789"):
+        assert token not in logged, token

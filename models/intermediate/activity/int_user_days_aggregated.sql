@@ -1,7 +1,7 @@
 -- One row per user and business day with any activity or order: the shared base of activity,
 -- layer, retention and metric models, so raw-grain events are scanned once.
 --
--- Incremental. A day-partitioned run (Dagster passes vars start_date / end_date, end exclusive)
+-- Incremental. A day-partitioned run (window start_date / end_date, end exclusive)
 -- recomputes the business days [start_date - incremental_lookback_days, end_date): the pre-hook
 -- deletes those days and the model inserts them again, so a rerun of a day is idempotent and late
 -- rows within the lookback are picked up. Without those vars (plain `dbt build`, the CLI) every
@@ -9,8 +9,8 @@
 -- stale days behind. Engines without row deletes on plain tables (Spark with parquet) build it as
 -- a table, i.e. always recompute all history (incremental_deletes_supported, macros/cross_db).
 {%- set lookback = var('incremental_lookback_days') -%}
-{%- set start_date = var('start_date', none) -%}
-{%- set end_date = var('end_date', none) -%}
+{%- set start_date = window_start_date() -%}
+{%- set end_date = window_end_date() -%}
 {%- set window_start = dbt.dateadd('day', -lookback, "cast('" ~ start_date ~ "' as date)") if start_date else none -%}
 {%- set window_end = "cast('" ~ end_date ~ "' as date)" if end_date else none -%}
 {#- The hook is rendered when it runs, so `this` and is_incremental() are the run's. -#}
