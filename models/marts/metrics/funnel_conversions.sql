@@ -99,6 +99,8 @@ counted as (
         and grid.step_number = step_counts.step_number
 ),
 
+-- Percentiles rounded to 6 decimals (well under a second): interpolation leaves float noise
+-- that differs between engines.
 final as (
     select
         counted.funnel_code,
@@ -110,13 +112,13 @@ final as (
             as step_conversion_rate,
         {{ safe_ratio('counted.users', 'first_value(counted.users) over (partition by counted.funnel_code, counted.entry_date order by counted.step_number)') }}
             as overall_conversion_rate,
-        cast(counted.median_minutes_to_convert as double) as median_minutes_to_convert,
+        cast(round(counted.median_minutes_to_convert, 6) as double) as median_minutes_to_convert,
         -- Attempts entered late on the day may still convert after the latest data date.
         {{ dbt.dateadd('hour', 'counted.conversion_window_hours', dbt.dateadd('day', 1, 'counted.entry_date')) }}
             > {{ dbt.dateadd('day', 1, 'data_dates.latest_data_date') }} as is_provisional,
-        cast(counted.p25_minutes_to_convert as double) as p25_minutes_to_convert,
-        cast(counted.p75_minutes_to_convert as double) as p75_minutes_to_convert,
-        cast(counted.p90_minutes_to_convert as double) as p90_minutes_to_convert,
+        cast(round(counted.p25_minutes_to_convert, 6) as double) as p25_minutes_to_convert,
+        cast(round(counted.p75_minutes_to_convert, 6) as double) as p75_minutes_to_convert,
+        cast(round(counted.p90_minutes_to_convert, 6) as double) as p90_minutes_to_convert,
         cast(counted.excluded_attempts as bigint) as excluded_attempts
     from counted
     cross join data_dates
