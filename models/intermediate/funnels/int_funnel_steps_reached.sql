@@ -34,7 +34,8 @@ funnel_exclusions as (
     select * from {{ ref('funnel_exclusions') }}
 ),
 
-events as (
+-- Read twice (sequence, exclusions): inlined, so DuckDB does not store a copy of every event.
+events as {{ inline_cte() }} (
     select * from {{ ref('stg_landing__events') }}
     where event_name is not null
     {%- if first_entry_date is not none %}
@@ -151,11 +152,11 @@ step_1 as (
         and entry_events.held_value = held_step_events.held_value
         and held_step_events.step_number = 1
         and (
-            held_step_events.event_seq = entry_events.entry_seq
+            entry_events.entry_seq = held_step_events.event_seq
             or (
                 entry_events.order_mode = 'strict'
-                and held_step_events.event_seq > entry_events.entry_seq
-                and held_step_events.event_at <= entry_events.window_ends_at
+                and entry_events.entry_seq < held_step_events.event_seq
+                and entry_events.window_ends_at >= held_step_events.event_at
             )
         )
     where entry_events.entry_rank = 1
@@ -195,17 +196,17 @@ step_{{ step }}_matches as (
         and previous_step.user_id = held_step_events.user_id
         and previous_step.held_value = held_step_events.held_value
         and held_step_events.step_number = {{ step }}
-        and held_step_events.event_at <= previous_step.window_ends_at
+        and previous_step.window_ends_at >= held_step_events.event_at
         and case previous_step.order_mode
-            when 'strict' then held_step_events.event_seq = previous_step.reached_seq + 1
-            when 'any' then held_step_events.event_at >= previous_step.entered_at
-                and held_step_events.event_seq <> previous_step.chain_seq
-            else held_step_events.event_at >= previous_step.reached_at
+            when 'strict' then previous_step.reached_seq + 1 = held_step_events.event_seq
+            when 'any' then previous_step.entered_at <= held_step_events.event_at
+                and previous_step.chain_seq <> held_step_events.event_seq
+            else previous_step.reached_at <= held_step_events.event_at
         end
         and (
             held_step_events.step_window_minutes is null
-            or held_step_events.event_at
-            <= {{ dbt.dateadd('minute', 'held_step_events.step_window_minutes', 'previous_step.reached_at') }}
+            or {{ dbt.dateadd('minute', 'held_step_events.step_window_minutes', 'previous_step.reached_at') }}
+            >= held_step_events.event_at
         )
 ),
 
@@ -309,10 +310,10 @@ excluded_attempts as (
     inner join events
         on from_steps.user_id = events.user_id
         and funnel_exclusions.event_name = events.event_name
-        and events.event_at > from_steps.reached_at
+        and from_steps.reached_at < events.event_at
         and (
-            events.event_at < to_steps.reached_at
-            or (to_steps.reached_at is null and events.event_at <= from_steps.window_ends_at)
+            to_steps.reached_at > events.event_at
+            or (to_steps.reached_at is null and from_steps.window_ends_at >= events.event_at)
         )
 ),
 
@@ -324,8 +325,9 @@ final as (
         cast(attempt_steps.step_number as integer) as step_number,
         attempt_steps.entered_at,
         attempt_steps.reached_at,
-        cast({{ dbt.datediff('attempt_steps.entered_at', 'attempt_steps.reached_at', 'second') }} as double) / 60.0
-            as minutes_to_convert,
+        cast(
+            {{ dbt.datediff('attempt_steps.entered_at', 'attempt_steps.reached_at', 'second') }} as double
+        ) / 60.0 as minutes_to_convert,
         attempt_steps.window_ends_at,
         attempt_steps.breakdown_value,
         excluded_attempts.user_id is not null as is_excluded,
