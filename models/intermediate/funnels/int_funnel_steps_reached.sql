@@ -131,7 +131,11 @@ entry_events as (
 ),
 
 -- Step 1 of every chain: the sub-attempt's entry event, and in strict mode also every later
--- step-1 event within its window.
+-- step-1 event within its window. Each chain row carries the time and breakdown value of every
+-- step so far (reached_at_<k>, breakdown_value_<k>) and of its latest step (reached_at,
+-- reached_seq; null once a step was missed), so every step CTE reads only the one before it:
+-- Spark inlines CTEs, and a step CTE read by the next step and by a union again would be
+-- planned again for every reader.
 step_1 as (
     select
         entry_events.funnel_code,
@@ -144,7 +148,8 @@ step_1 as (
         held_step_events.event_seq as chain_seq,
         held_step_events.event_at as reached_at,
         held_step_events.event_seq as reached_seq,
-        held_step_events.breakdown_value
+        held_step_events.event_at as reached_at_1,
+        held_step_events.breakdown_value as breakdown_value_1
     from entry_events
     inner join held_step_events
         on entry_events.funnel_code = held_step_events.funnel_code
@@ -166,7 +171,7 @@ step_1 as (
 
 -- Step {{ step }} of each chain: its first step-{{ step }} event within the windows that follows
 -- step {{ step - 1 }} as the order mode says (ordered: at or after it; strict: the user's next
--- event; any: at or after the entry).
+-- event; any: at or after the entry). A chain that misses it keeps one row with nulls.
 step_{{ step }}_matches as (
     select
         previous_step.funnel_code,
@@ -177,7 +182,13 @@ step_{{ step }}_matches as (
         previous_step.entered_at,
         previous_step.window_ends_at,
         previous_step.chain_seq,
+        {%- for earlier in range(1, step) %}
+        previous_step.reached_at_{{ earlier }},
+        previous_step.breakdown_value_{{ earlier }},
+        {%- endfor %}
+        -- greatest() skips nulls (DuckDB and Spark): a chain without a match stays null.
         case
+            when held_step_events.event_at is null then null
             when previous_step.order_mode = 'any'
                 then greatest(previous_step.reached_at, held_step_events.event_at)
             else held_step_events.event_at
@@ -191,11 +202,12 @@ step_{{ step }}_matches as (
             order by held_step_events.event_at, held_step_events.event_seq
         ) as match_rank
     from step_{{ step - 1 }} as previous_step
-    inner join held_step_events
+    left join held_step_events
         on previous_step.funnel_code = held_step_events.funnel_code
         and previous_step.user_id = held_step_events.user_id
         and previous_step.held_value = held_step_events.held_value
         and held_step_events.step_number = {{ step }}
+        and previous_step.reached_at is not null
         and previous_step.window_ends_at >= held_step_events.event_at
         and case previous_step.order_mode
             when 'strict' then previous_step.reached_seq + 1 = held_step_events.event_seq
@@ -220,28 +232,41 @@ step_{{ step }} as (
         entered_at,
         window_ends_at,
         chain_seq,
+        {%- for earlier in range(1, step) %}
+        reached_at_{{ earlier }},
+        breakdown_value_{{ earlier }},
+        {%- endfor %}
         reached_at,
         reached_seq,
-        breakdown_value
+        reached_at as reached_at_{{ step }},
+        breakdown_value as breakdown_value_{{ step }}
     from step_{{ step }}_matches
     where match_rank = 1
 ),
 {%- endfor %}
 
+-- One row per chain and step it reached.
 chain_steps as (
-    {%- for step in range(1, max_steps + 1) %}
     select
-        {{ step }} as step_number,
-        funnel_code,
-        user_id,
-        entry_date,
-        held_value,
-        chain_seq,
-        reached_at,
-        breakdown_value
-    from step_{{ step }}
-    {% if not loop.last %}union all{% endif %}
-    {%- endfor %}
+        funnels.step_number,
+        chains.funnel_code,
+        chains.user_id,
+        chains.entry_date,
+        chains.held_value,
+        chains.chain_seq,
+        case funnels.step_number
+            {%- for step in range(1, max_steps + 1) %}
+            when {{ step }} then chains.reached_at_{{ step }}
+            {%- endfor %}
+        end as reached_at,
+        case funnels.step_number
+            {%- for step in range(1, max_steps + 1) %}
+            when {{ step }} then chains.breakdown_value_{{ step }}
+            {%- endfor %}
+        end as breakdown_value
+    from step_{{ max_steps }} as chains
+    inner join funnels
+        on chains.funnel_code = funnels.funnel_code
 ),
 
 -- The attempt: the day's first entry over held values; its window closes with the last
@@ -271,6 +296,7 @@ ranked_steps as (
             order by reached_at, held_value, chain_seq
         ) as step_rank
     from chain_steps
+    where reached_at is not null
 ),
 
 attempt_steps as (
