@@ -332,7 +332,7 @@ excluded_attempts as (
         on from_steps.funnel_code = to_steps.funnel_code
         and from_steps.user_id = to_steps.user_id
         and from_steps.entry_date = to_steps.entry_date
-        and to_steps.step_number = funnel_exclusions.to_step
+        and funnel_exclusions.to_step = to_steps.step_number
     inner join events
         on from_steps.user_id = events.user_id
         and funnel_exclusions.event_name = events.event_name

@@ -155,26 +155,38 @@ counted as (
         and grid.breakdown_value = step_counts.breakdown_value
 ),
 
+neighbours as (
+    select
+        counted.*,
+        lag(counted.users) over value_steps as previous_step_users,
+        first_value(counted.users) over value_steps as first_step_users
+    from counted
+    window value_steps as (
+        partition by counted.funnel_code, counted.entry_date, counted.breakdown_value
+        order by counted.step_number
+    )
+),
+
 final as (
     select
-        counted.funnel_code,
-        counted.entry_date,
-        counted.step_number,
-        counted.event_name,
-        counted.breakdown_property,
-        counted.attribution,
-        counted.breakdown_value,
-        cast(counted.users as bigint) as users,
+        neighbours.funnel_code,
+        neighbours.entry_date,
+        neighbours.step_number,
+        neighbours.event_name,
+        neighbours.breakdown_property,
+        neighbours.attribution,
+        neighbours.breakdown_value,
+        cast(neighbours.users as bigint) as users,
         -- Per-step values are not one cohort across steps: no rate between them.
-        case when counted.attribution <> 'per_step' then
-            {{ safe_ratio('counted.users', 'lag(counted.users) over (partition by counted.funnel_code, counted.entry_date, counted.breakdown_value order by counted.step_number)') }}
+        case when neighbours.attribution <> 'per_step' then
+            {{ safe_ratio('neighbours.users', 'neighbours.previous_step_users') }}
         end as step_conversion_rate,
-        case when counted.attribution <> 'per_step' then
-            {{ safe_ratio('counted.users', 'first_value(counted.users) over (partition by counted.funnel_code, counted.entry_date, counted.breakdown_value order by counted.step_number)') }}
+        case when neighbours.attribution <> 'per_step' then
+            {{ safe_ratio('neighbours.users', 'neighbours.first_step_users') }}
         end as overall_conversion_rate,
-        {{ dbt.dateadd('hour', 'counted.conversion_window_hours', dbt.dateadd('day', 1, 'counted.entry_date')) }}
+        {{ dbt.dateadd('hour', 'neighbours.conversion_window_hours', dbt.dateadd('day', 1, 'neighbours.entry_date')) }}
             > {{ dbt.dateadd('day', 1, 'data_dates.latest_data_date') }} as is_provisional
-    from counted
+    from neighbours
     cross join data_dates
 )
 
