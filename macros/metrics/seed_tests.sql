@@ -52,3 +52,36 @@
     having abs(sum({{ parts | join(' + ') }}) - max({{ total }})) > {{ tolerance }} * (1 + abs(max({{ total }})))
         or max({{ total }}) <> min({{ total }})
 {% endtest %}
+
+
+{#- Funnel seeds: every step number a row names (e.g. an exclusion's from_step / to_step)
+    is a step of its funnel in seeds/funnels.csv. -#}
+{% test funnel_steps_exist(model, funnels, step_columns) %}
+    {%- for step_column in step_columns %}
+    select
+        checked.funnel_code,
+        checked.{{ step_column }} as step_number,
+        '{{ step_column }} is not a step of the funnel in seeds/funnels.csv' as failure_reason
+    from {{ model }} as checked
+    left join {{ funnels }} as funnel_steps
+        on checked.funnel_code = funnel_steps.funnel_code
+        and checked.{{ step_column }} = funnel_steps.step_number
+    where funnel_steps.step_number is null
+    {% if not loop.last %}union all{% endif %}
+    {%- endfor %}
+{% endtest %}
+
+
+{#- Funnels in `any` order have no per-step windows (steps after step 1 have no order to
+    measure a window from). -#}
+{% test no_step_windows_in_any_order(model, settings) %}
+    select
+        funnel_steps.funnel_code,
+        funnel_steps.step_number,
+        'step_window_minutes is not allowed in a funnel with order_mode any' as failure_reason
+    from {{ model }} as funnel_steps
+    inner join {{ settings }} as funnel_settings
+        on funnel_steps.funnel_code = funnel_settings.funnel_code
+    where funnel_settings.order_mode = 'any'
+        and funnel_steps.step_window_minutes is not null
+{% endtest %}
