@@ -37,8 +37,9 @@
 {% endmacro %}
 
 
+{#- The landing folder and globs are plain paths: SQL gets them through sql_string_literal. -#}
 {% macro landing_dir() %}
-    {{- return(env_var('USEROPS_LANDING_DIR', 'data/landing') | replace("'", "''")) -}}
+    {{- return(env_var('USEROPS_LANDING_DIR', 'data/landing')) -}}
 {% endmacro %}
 
 
@@ -54,7 +55,7 @@
 {% endmacro %}
 
 {% macro duckdb__landing_files(table_name) %}
-    {{- return(run_query("select file from glob('" ~ landing_glob(table_name) ~ "') order by file").columns[0].values()) -}}
+    {{- return(run_query("select file from glob(" ~ sql_string_literal(landing_glob(table_name)) ~ ") order by file").columns[0].values()) -}}
 {% endmacro %}
 
 {% macro default__landing_files(table_name) %}
@@ -158,14 +159,15 @@
     {%- set by_file = {} -%}
     {%- if var('landing_format', 'parquet') == 'parquet' -%}
         {%- set result = run_query(
-            "select file_name, lower(name) from parquet_schema('" ~ pattern ~ "') where num_children is null") -%}
+            "select file_name, lower(name) from parquet_schema(" ~ sql_string_literal(pattern)
+            ~ ") where num_children is null") -%}
         {%- for row in result.rows -%}
             {%- do by_file.setdefault(row[0], []).append(row[1]) -%}
         {%- endfor -%}
     {%- else -%}
         {%- for file in files -%}
             {%- set result = run_query(
-                "select lower(column_name) from (describe select * from read_csv('" ~ file ~ "'))") -%}
+                "select lower(column_name) from (describe select * from read_csv(" ~ sql_string_literal(file) ~ "))") -%}
             {%- do by_file.update({file: result.columns[0].values() | list}) -%}
         {%- endfor -%}
     {%- endif -%}
