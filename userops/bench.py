@@ -46,6 +46,7 @@ from pathlib import Path
 from userops.bench_race import RaceOptions, race_cell, race_scale, summarise_race
 from userops.dbt import dbt_env, dbt_executable, window_env
 from userops.paths import PROJECT_DIR
+from userops.sql import sql_string_literal
 
 # Generated data averages 1.414 events per user and calendar day over 120 days (58,000 users
 # gave 9.84 M events), so users = events / (days * 1.414).
@@ -114,8 +115,9 @@ def floor_pass(landing_dir: Path, memory_limit: str, temp_dir: Path) -> dict[str
         if not list((landing_dir / table).glob("*/*.parquet")):
             continue
         # sum(hash(column)) for every column forces each value to be read and decoded.
+        files = sql_string_literal(pattern)
         result = connection.execute(
-            f"select count(*), sum(hash(columns(*))) from read_parquet('{pattern}', "
+            f"select count(*), sum(hash(columns(*))) from read_parquet({files}, "
             "hive_partitioning = true, union_by_name = true)"
         ).fetchall()
         rows[table] = int(result[0][0])

@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from userops.paths import PROJECT_DIR
+from userops.sql import sql_string_literal
 
 TOOLS = ("pandas", "polars", "duckdb", "dbt")
 OUTPUTS = {
@@ -139,10 +140,11 @@ def export_marts(warehouse: Path, out: Path) -> None:
 
     out.mkdir(parents=True, exist_ok=True)
     connection = duckdb.connect()
-    connection.execute(f"attach '{warehouse}' as built (read_only)")
+    connection.execute(f"attach {sql_string_literal(warehouse)} as built (read_only)")
     for key, sql in MARTS_SQL.items():
         connection.execute(
-            f"copy ({sql.format(db='built')}) to '{out / OUTPUTS[key]}' (format parquet)"
+            f"copy ({sql.format(db='built')}) to {sql_string_literal(out / OUTPUTS[key])} "
+            "(format parquet)"
         )
     connection.close()
 
@@ -153,11 +155,12 @@ def compare(out: Path, warehouse: Path) -> dict:
     import duckdb
 
     connection = duckdb.connect()
-    connection.execute(f"attach '{warehouse}' as built (read_only)")
+    connection.execute(f"attach {sql_string_literal(warehouse)} as built (read_only)")
     for key, sql in MARTS_SQL.items():
         connection.execute(f"create temp view marts_{key} as {sql.format(db='built')}")
         connection.execute(
-            f"create temp view tool_{key} as select * from read_parquet('{out / OUTPUTS[key]}')"
+            f"create temp view tool_{key} as select * from read_parquet("
+            f"{sql_string_literal(out / OUTPUTS[key])})"
         )
 
     def one(sql: str) -> tuple:

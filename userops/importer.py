@@ -36,6 +36,8 @@ from typing import Any
 import duckdb
 import yaml
 
+from userops.sql import sql_string_literal
+
 # --------------------------------------------------------------------------------------------
 # The landing contract, as data. Kept in sync with docs/landing_contract.md (a test checks it).
 # Per table: column -> (type, required). The first timestamp/date column listed in PARTITION_COLUMN
@@ -454,7 +456,7 @@ def _literal(value: Any, key: str, accepted: frozenset[str] | None) -> str:
     text = str(value)
     if accepted is not None and text not in accepted:
         raise ValueError(f"{key}: {text!r} is not one of {', '.join(sorted(accepted))}")
-    return "'" + text.replace("'", "''") + "'"
+    return sql_string_literal(text)
 
 
 def _reject_unknown(raw: dict[str, Any], allowed: Iterable[str], where: str) -> None:
@@ -601,7 +603,7 @@ def source_sql(files: list[Path], fmt: str, csv_options: dict[str, Any]) -> str:
 
 
 def _sql_str(value: str) -> str:
-    return "'" + str(value).replace("'", "''") + "'"
+    return sql_string_literal(value)
 
 
 # --------------------------------------------------------------------------------------------

@@ -105,3 +105,19 @@
 {% macro duckdb__sorted_text_agg(expression, delimiter) -%}
     string_agg(distinct {{ expression }}, {{ delimiter }} order by {{ expression }})
 {%- endmacro %}
+
+
+{#- A value (a path, most often) as one SQL string literal, whatever quotes it holds: the Jinja
+    twin of userops/sql.py's sql_string_literal. DuckDB and standard SQL double the quote; Spark
+    reads a backslash as an escape and would join 'a''b' into "ab", so it escapes both. -#}
+{% macro sql_string_literal(value) %}
+    {{- return(adapter.dispatch('sql_string_literal', 'userops')(value)) -}}
+{% endmacro %}
+
+{% macro default__sql_string_literal(value) -%}
+    {{- "'" ~ (value | string | replace("'", "''")) ~ "'" -}}
+{%- endmacro %}
+
+{% macro spark__sql_string_literal(value) -%}
+    {{- "'" ~ (value | string | replace("\\", "\\\\") | replace("'", "\\'")) ~ "'" -}}
+{%- endmacro %}

@@ -21,7 +21,7 @@
         filename,
         cast(size as bigint) as bytes,
         cast(last_modified as timestamp) as modified_at
-    from read_blob('{{ landing_glob(table_name) }}')
+    from read_blob({{ sql_string_literal(landing_glob(table_name)) }})
 {%- endmacro %}
 
 {#- Elsewhere the stats are not kept (the model is a table there, rebuilt in full). -#}
@@ -91,6 +91,10 @@
     {%- elif new_files | length == 0 -%}
         1 = 0
     {%- else -%}
-        {{ file_column }} in ('{{ new_files | map('replace', "'", "''") | join("', '") }}')
+        {%- set literals = [] -%}
+        {%- for file in new_files -%}
+            {%- do literals.append(sql_string_literal(file)) -%}
+        {%- endfor -%}
+        {{ file_column }} in ({{ literals | join(', ') }})
     {%- endif -%}
 {%- endmacro %}

@@ -64,8 +64,9 @@
 {% endmacro %}
 
 
+{#- The landing folder and globs are plain paths: SQL gets them through sql_string_literal. -#}
 {% macro landing_dir() %}
-    {{- return(env_var('USEROPS_LANDING_DIR', 'data/landing') | replace("'", "''")) -}}
+    {{- return(env_var('USEROPS_LANDING_DIR', 'data/landing')) -}}
 {% endmacro %}
 
 
@@ -81,7 +82,7 @@
 {% endmacro %}
 
 {% macro duckdb__landing_files(table_name) %}
-    {{- return(run_query("select file from glob('" ~ landing_glob(table_name) ~ "') order by file").columns[0].values()) -}}
+    {{- return(run_query("select file from glob(" ~ sql_string_literal(landing_glob(table_name)) ~ ") order by file").columns[0].values()) -}}
 {% endmacro %}
 
 {% macro default__landing_files(table_name) %}
@@ -112,15 +113,48 @@
 {% endmacro %}
 
 
+{#- A landing column's meta (`config: {meta: ...}`, or the older top-level `meta:`). -#}
+{% macro landing_column_meta(column) %}
+    {%- if column.config is defined and column.config.meta -%}
+        {{- return(column.config.meta) -}}
+    {%- endif -%}
+    {{- return(column.meta if column.meta is defined and column.meta else {}) -}}
+{% endmacro %}
+
+
 {% macro landing_required_columns(table_name) %}
     {%- set required = [] -%}
     {%- for name, column in landing_columns(table_name).items() -%}
-        {%- set meta = column.config.meta if column.config is defined and column.config.meta else column.meta -%}
-        {%- if meta.get('required') -%}
+        {%- if landing_column_meta(column).get('required') -%}
             {%- do required.append(name) -%}
         {%- endif -%}
     {%- endfor -%}
     {{ return(required) }}
+{% endmacro %}
+
+
+{#- True for a column marked `meta: {pii: true}` in _landing__sources.yml: the one place that
+    says which raw columns are personal data. -#}
+{% macro landing_column_is_pii(column) %}
+    {{- return(landing_column_meta(column).get('pii', false) is sameas true) -}}
+{% endmacro %}
+
+
+{#- How a landing column enters SQL. A PII column is read as `<name>_hash`, the SHA-256 of its
+    trimmed, lower-cased text (hash_pii; null when blank): the clear value is never selected
+    from the files, so no model, raw_record JSON, served table or Parquet file can carry it.
+    `expression` is the column as read, or null for an optional column no file has. -#}
+{% macro landing_column_select(name, column, expression) %}
+    {%- if landing_column_is_pii(column) -%}
+        {%- if expression is none -%}
+            {{- return('cast(null as ' ~ dbt.type_string() ~ ') as ' ~ name ~ '_hash') -}}
+        {%- endif -%}
+        {{- return(hash_pii(clean_text(expression)) ~ ' as ' ~ name ~ '_hash') -}}
+    {%- endif -%}
+    {%- if expression is none -%}
+        {{- return('cast(null as ' ~ sql_type(column.data_type) ~ ') as ' ~ name) -}}
+    {%- endif -%}
+    {{- return(expression) -}}
 {% endmacro %}
 
 
@@ -198,14 +232,15 @@
     {%- set by_file = {} -%}
     {%- if var('landing_format', 'parquet') == 'parquet' -%}
         {%- set result = run_query(
-            "select file_name, lower(name) from parquet_schema('" ~ pattern ~ "') where num_children is null") -%}
+            "select file_name, lower(name) from parquet_schema(" ~ sql_string_literal(pattern)
+            ~ ") where num_children is null") -%}
         {%- for row in result.rows -%}
             {%- do by_file.setdefault(row[0], []).append(row[1]) -%}
         {%- endfor -%}
     {%- else -%}
         {%- for file in files -%}
             {%- set result = run_query(
-                "select lower(column_name) from (describe select * from read_csv('" ~ file ~ "'))") -%}
+                "select lower(column_name) from (describe select * from read_csv(" ~ sql_string_literal(file) ~ "))") -%}
             {%- do by_file.update({file: result.columns[0].values() | list}) -%}
         {%- endfor -%}
     {%- endif -%}
@@ -213,9 +248,9 @@
 {% endmacro %}
 
 
-{#- The select list a base model reads a landing table with: every declared column, and null of
+{#- The select list a base model reads a landing table with: every declared column, null of
     the declared type for an optional column no file has (union_by_name only fills columns that
-    some file carries). -#}
+    some file carries), and a PII column as its hash (landing_column_select). -#}
 {% macro landing_projection(table_name) %}
     {%- if not execute -%}
         {{ return('*') }}
@@ -228,22 +263,19 @@
     {%- endfor -%}
     {%- set projection = [] -%}
     {%- for name, column in landing_columns(table_name).items() -%}
-        {%- if name in present -%}
-            {%- do projection.append(name) -%}
-        {%- else -%}
-            {%- do projection.append('cast(null as ' ~ sql_type(column.data_type) ~ ') as ' ~ name) -%}
-        {%- endif -%}
+        {%- do projection.append(landing_column_select(name, column, name if name in present else none)) -%}
     {%- endfor -%}
     {%- do projection.append('filename') -%}
     {{ return(projection | join(', ')) }}
 {% endmacro %}
 
 
-{#- The empty table an absent optional landing table is read as: same columns and types. -#}
+{#- The empty table an absent optional landing table is read as: same columns and types as
+    landing_projection gives. -#}
 {% macro empty_landing_table(table_name) %}
     select
     {%- for name, column in landing_columns(table_name).items() %}
-        cast(null as {{ sql_type(column.data_type) }}) as {{ name }},
+        {{ landing_column_select(name, column, none) }},
     {%- endfor %}
         cast(null as {{ dbt.type_string() }}) as filename
     where 1 = 0

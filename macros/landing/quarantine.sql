@@ -92,8 +92,8 @@
     {#- First occurrence of each declared name per file: the top-level column (nested fields
         follow their parent in schema order). -#}
     {%- set result = run_query(
-        "select file_name, lower(name), arg_min(duckdb_type, column_id) from parquet_schema('"
-        ~ pattern ~ "') where lower(name) in ('" ~ (declared.keys() | join("', '"))
+        "select file_name, lower(name), arg_min(duckdb_type, column_id) from parquet_schema("
+        ~ sql_string_literal(pattern) ~ ") where lower(name) in ('" ~ (declared.keys() | join("', '"))
         ~ "') group by all order by all") -%}
     {%- set problems = [] -%}
     {%- for file, column, found in result.rows -%}

@@ -36,8 +36,8 @@
     {%- set landing_format = spark_landing_format() -%}
     {#- A temporary view: session-scoped, so it never lands in the metastore. -#}
     {%- do run_query(
-        "create or replace temporary view userops_landing_files using binaryFile options (path '"
-        ~ landing_dir() ~ "', recursiveFileLookup 'true', pathGlobFilter '*." ~ landing_format ~ "')") -%}
+        "create or replace temporary view userops_landing_files using binaryFile options (path "
+        ~ sql_string_literal(landing_dir()) ~ ", recursiveFileLookup 'true', pathGlobFilter '*." ~ landing_format ~ "')") -%}
     {#- Files two levels below the table folder, like DuckDB's <table>/*/*.parquet glob. -#}
     {%- set files = run_query(
         "select " ~ spark_local_path('path') ~ " as file from userops_landing_files"

@@ -15,9 +15,10 @@ final as (
         birth_year,
         city,
         city_tier,
-        -- PII never leaves staging in clear: only hashes, for joins with a CRM.
-        {{ hash_pii('email') }} as email_hash,
-        {{ hash_pii('phone') }} as phone_hash,
+        -- PII is hashed when the landing files are read (meta.pii): only hashes, for joins
+        -- with a CRM.
+        email_hash,
+        phone_hash,
         source_file
     from base_users
     where quarantine_reason is null

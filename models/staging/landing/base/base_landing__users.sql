@@ -22,8 +22,9 @@ typed as (
         {{ clean_text('source.city') }} as city,
         source.city_tier as city_tier_raw,
         {{ safe_cast('source.city_tier', 'integer') }} as city_tier,
-        {{ clean_text('source.email') }} as email,
-        {{ clean_text('source.phone') }} as phone,
+        -- Hashed at the read (meta.pii in _landing__sources.yml): the clear values never get here.
+        source.email_hash,
+        source.phone_hash,
         source.filename as source_file,
         {{ row_as_json('source') }} as raw_record
     from source
