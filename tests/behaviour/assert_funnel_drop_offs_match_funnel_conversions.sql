@@ -1,11 +1,39 @@
 -- The drop-offs of funnel_drop_off_paths (ordered mode) are funnel_conversions' own: per
 -- funnel and step k below the last, dropped attempts = users of step k - users of step k + 1
 -- summed over entry days. And in both modes the attempts of every path step add up to the
--- dropped attempts. A funnel step with drop-offs but no paths fails too.
+-- dropped attempts. A funnel step with drop-offs but no paths fails too. Compared: the
+-- funnels the walk's ordered mode reproduces, those in ordered mode (seeds/funnel_settings.csv)
+-- with no held property, exclusion or per-step window; the walk does not apply those.
 with
 
 funnel_conversions as (
     select * from {{ ref('funnel_conversions') }}
+),
+
+funnels as (
+    select * from {{ ref('funnels') }}
+),
+
+funnel_settings as (
+    select * from {{ ref('funnel_settings') }}
+),
+
+funnel_exclusions as (
+    select * from {{ ref('funnel_exclusions') }}
+),
+
+plain_ordered_funnels as (
+    select funnels.funnel_code
+    from funnels
+    left join funnel_settings
+        on funnels.funnel_code = funnel_settings.funnel_code
+    group by funnels.funnel_code
+    having
+        max(coalesce(funnel_settings.order_mode, 'ordered')) = 'ordered'
+        and min(coalesce(funnel_settings.order_mode, 'ordered')) = 'ordered'
+        and count(funnel_settings.hold_property) = 0
+        and count(funnels.step_window_minutes) = 0
+        and funnels.funnel_code not in (select funnel_exclusions.funnel_code from funnel_exclusions)
 ),
 
 funnel_drop_off_paths as (
@@ -18,6 +46,7 @@ step_users as (
         step_number,
         sum(users) as users
     from funnel_conversions
+    where funnel_code in (select plain_ordered_funnels.funnel_code from plain_ordered_funnels)
     group by funnel_code, step_number
 ),
 
