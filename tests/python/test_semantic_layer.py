@@ -35,7 +35,7 @@ LONGEST_WINDOW_DAYS = 30
 # satisfaction_metric_values' metrics (from its overall rows) and the 30-day counts behind them,
 # counted here from the staged answers and tickets.
 SATISFACTION_CODES = {
-    "nps", "csat", "survey_response_rate", "complaint_rate", "first_reply_hours",
+    "nps", "csat", "survey_response_rate", "complaints_per_active_user", "first_reply_hours",
     "resolution_hours",
 }  # fmt: skip
 ANSWER_COUNTS = {

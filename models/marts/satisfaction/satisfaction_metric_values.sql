@@ -176,7 +176,7 @@ metrics as (
         cast(coalesce(segment_facts.active_respondents, 0) as double)
             / nullif(segment_days.mau, 0) as survey_response_rate,
         cast(coalesce(segment_facts.complaint_tickets, 0) as double)
-            / nullif(segment_days.mau, 0) as complaint_rate,
+            / nullif(segment_days.mau, 0) as complaints_per_active_user,
         cast(segment_facts.first_reply_seconds as double)
             / nullif(segment_facts.replied_tickets, 0) / 3600 as first_reply_hours,
         cast(segment_facts.resolution_seconds as double)
@@ -189,7 +189,7 @@ metrics as (
 ),
 
 unpivoted as (
-    {%- for metric_code in ['nps', 'csat', 'survey_response_rate', 'complaint_rate', 'first_reply_hours', 'resolution_hours'] %}
+    {%- for metric_code in ['nps', 'csat', 'survey_response_rate', 'complaints_per_active_user', 'first_reply_hours', 'resolution_hours'] %}
     select
         metric_date,
         '{{ metric_code }}' as metric_code,
