@@ -1,5 +1,7 @@
 -- The DAU identity and the GMV metric tree explain an alert exactly: their parts add up to
 -- the alert's week-over-week change (to a float tolerance).
+-- A check of alert_explanations in Dagster (it reads several models).
+{{ config(meta={'dagster': {'ref': {'name': 'alert_explanations'}}}) }}
 with
 
 alerts as (

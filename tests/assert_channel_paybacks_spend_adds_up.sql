@@ -1,5 +1,7 @@
 -- Every staged marketing spend is in channel_paybacks: per cohort grain, the channel rows' spend
 -- equals the staged total, and so does the `all` rows'. Rows returned = failures.
+-- A check of channel_paybacks in Dagster (it reads several models).
+{{ config(meta={'dagster': {'ref': {'name': 'channel_paybacks'}}}) }}
 with
 
 channel_paybacks as (

@@ -1,6 +1,8 @@
 -- The channels of cohort_lifetime_values add up to `all` (cohort users, scored customers,
 -- predicted 365-day value), and per grain the scored customers are the latest scoring's
 -- customers with a signup day. Rows returned = failures.
+-- A check of cohort_lifetime_values in Dagster (it reads several models).
+{{ config(meta={'dagster': {'ref': {'name': 'cohort_lifetime_values'}}}) }}
 with
 
 lifetime_values as (

@@ -1,6 +1,8 @@
 -- Every counted attempt has exactly one value under first_touch, last_touch and user
 -- attribution, so a breakdown's users summed over values equal funnel_conversions.users for
 -- every funnel, entry day and step. Per-step values are not one cohort and are not checked.
+-- A check of funnel_step_breakdowns in Dagster (it reads several models).
+{{ config(meta={'dagster': {'ref': {'name': 'funnel_step_breakdowns'}}}) }}
 with
 
 funnel_conversions as (

@@ -1,6 +1,8 @@
 -- A single-day interval is the standard Dn: d1 and d7 of retention_interval_rates equal the
 -- overall D1/D7 of n_day_retention_rates (two implementations of the same definition) on every
 -- signup day where both exist, and the cohort sizes equal new users. Rows returned = failures.
+-- A check of retention_interval_rates in Dagster (it reads several models).
+{{ config(meta={'dagster': {'ref': {'name': 'retention_interval_rates'}}}) }}
 with
 
 interval_rates as (

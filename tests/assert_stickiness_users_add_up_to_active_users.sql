@@ -1,6 +1,8 @@
 -- The users of a stickiness period add up to the distinct active users of that calendar period
 -- in int_user_days_aggregated, and their active days to the period's active user-days.
 -- Rows returned = failures.
+-- A check of stickiness_distributions in Dagster (it reads several models).
+{{ config(meta={'dagster': {'ref': {'name': 'stickiness_distributions'}}}) }}
 {%- set grains = var('stickiness_grains') %}
 with
 

@@ -1,6 +1,8 @@
 -- Value cohorts reconcile with the orders: per cohort grain, the GMV of the `all` cells equals
 -- the paid amount of the staged orders of users with a signup day, and the channels add up to
 -- `all` in every cell. Rows returned = failures.
+-- A check of value_cohorts in Dagster (it reads several models).
+{{ config(meta={'dagster': {'ref': {'name': 'value_cohorts'}}}) }}
 with
 
 value_cohorts as (

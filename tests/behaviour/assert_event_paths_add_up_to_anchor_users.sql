@@ -1,6 +1,8 @@
 -- Every anchor user is counted once at every step: per (anchor, direction, step), users of
 -- all transitions add up to the users with the anchor event, and paths to its occurrences,
 -- counted here straight from the sessionised events. A missing step fails too.
+-- A check of event_paths in Dagster (it reads several models).
+{{ config(meta={'dagster': {'ref': {'name': 'event_paths'}}}) }}
 {%- set max_steps = var('path_max_steps') %}
 {%- set anchor_events = var('path_anchor_events') %}
 

@@ -1,5 +1,7 @@
 -- A Sankey of event_paths is consistent: the users (and paths) arriving at a node at step k
 -- are exactly those leaving it at step k + 1.
+-- A check of event_paths in Dagster (it reads several models).
+{{ config(meta={'dagster': {'ref': {'name': 'event_paths'}}}) }}
 with
 
 event_paths as (
