@@ -22,7 +22,7 @@ step_users as (
     select
         funnel_code,
         step_number,
-        sum(users) as users
+        sum(users) as reached_users
     from funnel_conversions
     group by funnel_code, step_number
 ),
@@ -31,7 +31,7 @@ expected as (
     select
         step_users.funnel_code,
         step_users.step_number as dropped_after_step,
-        step_users.users - next_step.users as dropped_attempts
+        step_users.reached_users - next_step.reached_users as dropped_attempts
     from step_users
     inner join step_users as next_step
         on step_users.funnel_code = next_step.funnel_code

@@ -135,7 +135,7 @@ chains as (
                 and entries.entry_event_id <= chain_starts.event_id
             )
         )
-        and chain_starts.event_at <= entries.window_ends_at
+        and entries.window_ends_at >= chain_starts.event_at
     where entries.entry_rank = 1
 ),
 
@@ -167,11 +167,11 @@ expected as (
     select
         funnels.funnel_code,
         funnels.step_number,
-        count(*) as users
+        count(*) as step_users
     from attempts
     inner join funnels
         on attempts.funnel_code = funnels.funnel_code
-        and funnels.step_number <= attempts.steps_reached
+        and attempts.steps_reached >= funnels.step_number
     group by funnels.funnel_code, funnels.step_number
 ),
 
@@ -179,7 +179,7 @@ converted as (
     select
         funnel_conversions.funnel_code,
         funnel_conversions.step_number,
-        sum(funnel_conversions.users) as users
+        sum(funnel_conversions.users) as step_users
     from funnel_conversions
     inner join strict_funnels
         on funnel_conversions.funnel_code = strict_funnels.funnel_code
@@ -190,13 +190,13 @@ final as (
     select
         coalesce(expected.funnel_code, converted.funnel_code) as funnel_code,
         coalesce(expected.step_number, converted.step_number) as step_number,
-        expected.users as expected_users,
-        converted.users as funnel_conversions_users
+        expected.step_users as expected_users,
+        converted.step_users as funnel_conversions_users
     from expected
     full outer join converted
         on expected.funnel_code = converted.funnel_code
         and expected.step_number = converted.step_number
-    where coalesce(expected.users, 0) <> coalesce(converted.users, 0)
+    where coalesce(expected.step_users, 0) <> coalesce(converted.step_users, 0)
 )
 
 select * from final

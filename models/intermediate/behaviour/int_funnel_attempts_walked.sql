@@ -65,10 +65,10 @@ candidate_events as (
     inner join funnels as candidate_steps
         on counted_steps.funnel_code = candidate_steps.funnel_code
         and (
-            candidate_steps.step_number = counted_steps.step_number
+            counted_steps.step_number = candidate_steps.step_number
             or (
                 counted_steps.order_mode = 'any'
-                and candidate_steps.step_number < counted_steps.step_number
+                and counted_steps.step_number > candidate_steps.step_number
             )
         )
     inner join session_events

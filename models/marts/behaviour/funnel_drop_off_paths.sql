@@ -80,7 +80,7 @@ walked as (
     left join session_events
         on dropped.user_id = session_events.user_id
         and dropped.reached_position + steps.step_number = session_events.user_event_number
-        and session_events.event_at <= dropped.window_ends_at
+        and dropped.window_ends_at >= session_events.event_at
 ),
 
 event_ranks as (
