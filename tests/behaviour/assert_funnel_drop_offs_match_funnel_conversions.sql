@@ -1,39 +1,17 @@
--- The drop-offs of funnel_drop_off_paths (ordered mode) are funnel_conversions' own: per
--- funnel and step k below the last, dropped attempts = users of step k - users of step k + 1
--- summed over entry days. And in both modes the attempts of every path step add up to the
--- dropped attempts. A funnel step with drop-offs but no paths fails too. Compared: the
--- funnels the walk's ordered mode reproduces, those in ordered mode (seeds/funnel_settings.csv)
--- with no held property, exclusion or per-step window; the walk does not apply those.
+-- The drop-offs of funnel_drop_off_paths are funnel_conversions' own, for every funnel in its
+-- own order mode (held property, step windows; excluded attempts are in neither: both read
+-- int_funnel_steps_reached without them): per funnel and step k below the last, dropped
+-- attempts = users of step k - users of step k + 1 summed over entry days. And the attempts
+-- of every path step add up to the dropped attempts. A funnel step with drop-offs but no
+-- paths fails too, and so does a path row not in its funnel's own order_mode.
 with
 
 funnel_conversions as (
     select * from {{ ref('funnel_conversions') }}
 ),
 
-funnels as (
-    select * from {{ ref('funnels') }}
-),
-
 funnel_settings as (
     select * from {{ ref('funnel_settings') }}
-),
-
-funnel_exclusions as (
-    select * from {{ ref('funnel_exclusions') }}
-),
-
-plain_ordered_funnels as (
-    select funnels.funnel_code
-    from funnels
-    left join funnel_settings
-        on funnels.funnel_code = funnel_settings.funnel_code
-    group by funnels.funnel_code
-    having
-        max(coalesce(funnel_settings.order_mode, 'ordered')) = 'ordered'
-        and min(coalesce(funnel_settings.order_mode, 'ordered')) = 'ordered'
-        and count(funnel_settings.hold_property) = 0
-        and count(funnels.step_window_minutes) = 0
-        and funnels.funnel_code not in (select funnel_exclusions.funnel_code from funnel_exclusions)
 ),
 
 funnel_drop_off_paths as (
@@ -44,9 +22,8 @@ step_users as (
     select
         funnel_code,
         step_number,
-        sum(users) as users
+        sum(users) as reached_users
     from funnel_conversions
-    where funnel_code in (select plain_ordered_funnels.funnel_code from plain_ordered_funnels)
     group by funnel_code, step_number
 ),
 
@@ -54,7 +31,7 @@ expected as (
     select
         step_users.funnel_code,
         step_users.step_number as dropped_after_step,
-        step_users.users - next_step.users as dropped_attempts
+        step_users.reached_users - next_step.reached_users as dropped_attempts
     from step_users
     inner join step_users as next_step
         on step_users.funnel_code = next_step.funnel_code
@@ -90,12 +67,12 @@ not_adding_up as (
 
 first_path_steps as (
     select * from path_steps
-    where order_mode = 'ordered' and step_number = 1
+    where step_number = 1
 ),
 
 not_matching as (
     select
-        'ordered' as order_mode,
+        first_path_steps.order_mode,
         expected.funnel_code,
         expected.dropped_after_step,
         1 as step_number,
@@ -109,10 +86,27 @@ not_matching as (
     where coalesce(first_path_steps.dropped_attempts, 0) <> expected.dropped_attempts
 ),
 
+wrong_modes as (
+    select distinct
+        funnel_drop_off_paths.order_mode,
+        funnel_drop_off_paths.funnel_code,
+        funnel_drop_off_paths.dropped_after_step,
+        funnel_drop_off_paths.step_number,
+        funnel_drop_off_paths.attempts,
+        funnel_drop_off_paths.dropped_attempts,
+        'order_mode differs from funnel_settings' as failure_reason
+    from funnel_drop_off_paths
+    left join funnel_settings
+        on funnel_drop_off_paths.funnel_code = funnel_settings.funnel_code
+    where funnel_drop_off_paths.order_mode <> coalesce(funnel_settings.order_mode, 'ordered')
+),
+
 final as (
     select * from not_adding_up
     union all
     select * from not_matching
+    union all
+    select * from wrong_modes
 )
 
 select * from final

@@ -59,17 +59,55 @@ def test_paths_after_view_item_branch_and_end(warehouse: Path) -> None:
     assert {"drop_off", "other"} <= nodes
 
 
+def test_drop_off_paths_follow_each_funnels_order_mode(warehouse: Path) -> None:
+    modes = dict(
+        fetch(warehouse, "select distinct funnel_code, order_mode from marts.funnel_drop_off_paths")
+    )
+    assert modes == {
+        "purchase": "ordered",
+        "search_to_purchase": "ordered",
+        "same_product_cart": "ordered",
+        "quick_checkout": "strict",
+        "discovery_any": "any",
+    }
+
+
 def test_strict_order_loses_more_attempts_than_ordered(warehouse: Path) -> None:
+    # purchase (ordered) and quick_checkout (strict) share steps 1 and 2 (view_item,
+    # add_to_cart) and so their attempts; strict needs the cart as the very next action.
     dropped = dict(
         fetch(
             warehouse,
-            "select order_mode, max(dropped_attempts) from marts.funnel_drop_off_paths"
-            " where funnel_code = 'purchase' and dropped_after_step = 1 group by order_mode",
+            "select funnel_code, max(dropped_attempts) from marts.funnel_drop_off_paths"
+            " where funnel_code in ('purchase', 'quick_checkout') and dropped_after_step = 1"
+            " group by funnel_code",
         )
     )
-    [(entered,)] = fetch(
-        warehouse,
-        "select sum(users) from marts.funnel_conversions"
-        " where funnel_code = 'purchase' and step_number = 1",
+    entered = dict(
+        fetch(
+            warehouse,
+            "select funnel_code, sum(users) from marts.funnel_conversions"
+            " where funnel_code in ('purchase', 'quick_checkout') and step_number = 1"
+            " group by funnel_code",
+        )
     )
-    assert dropped["ordered"] < dropped["strict"] < entered
+    assert entered["purchase"] == entered["quick_checkout"]
+    assert dropped["purchase"] < dropped["quick_checkout"] < entered["quick_checkout"]
+
+
+def test_excluded_attempts_are_not_drop_offs(warehouse: Path) -> None:
+    # same_product_cart excludes attempts with a push_click between its two steps.
+    [(dropped,)] = fetch(
+        warehouse,
+        "select max(dropped_attempts) from marts.funnel_drop_off_paths"
+        " where funnel_code = 'same_product_cart' and dropped_after_step = 1",
+    )
+    [(attempts, excluded, reached_2)] = fetch(
+        warehouse,
+        "select count(*) filter (where step_number = 1),"
+        " count(*) filter (where step_number = 1 and is_excluded),"
+        " count(*) filter (where step_number = 2 and not is_excluded)"
+        " from intermediate.int_funnel_steps_reached where funnel_code = 'same_product_cart'",
+    )
+    assert excluded > 0
+    assert dropped == attempts - excluded - reached_2

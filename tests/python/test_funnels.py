@@ -146,7 +146,7 @@ BAD_ROWS = {
     "funnel_settings": ("purchase_x,sometimes,,,", "accepted_values_funnel_settings_order_mode"),
     "funnels": (
         "purchase,购买漏斗,Purchase funnel,5,teleport,72,",
-        "relationships_funnels_event_name",
+        "funnels_step_event_name_is_a_canonical_event_of_event_mapping",
     ),
     "funnel_exclusions": ("purchase,teleport,1,9", "relationships_funnel_exclusions_event_name"),
 }

@@ -1,11 +1,14 @@
--- Funnel attempts of seeds/funnels.csv walked over the user actions, in two order modes, with
--- the position (user_event_number) of each reached step, so the paths after a drop-off can
--- start there. An attempt is funnel_conversions' (one per user, funnel and business day,
--- from the day's first step-1 event; steps within conversion_window_hours of it):
--- - ordered: step k = the first step-k event at or after step k-1 (funnel_conversions' rule;
---   a data test reconciles the counts);
--- - strict: step k = the very next user action after step k-1 (no other action between).
-{%- set max_steps = var('funnel_max_steps') %}
+-- The funnel engine's attempts (int_funnel_steps_reached: each funnel in its own order_mode of
+-- seeds/funnel_settings.csv, with its held property, step windows and exclusions) with the
+-- position (user_event_number) of each reached step's event in the user's action sequence, so
+-- the path after a drop-off starts there. Excluded attempts are left out: funnel_conversions
+-- does not count them, so they are not drop-offs.
+--
+-- The step's event is the user action at reached_at named as the step (ties in time: the
+-- smallest user_event_number, the first in the engine's own order of event_at, event_id). In
+-- `any` order step k is reached when the last of steps 2..k happened, so the action at
+-- reached_at may be an earlier step's: then the first action at reached_at named as any of
+-- steps 1..k is taken.
 
 with
 
@@ -13,109 +16,86 @@ funnels as (
     select * from {{ ref('funnels') }}
 ),
 
+funnel_settings as (
+    select * from {{ ref('funnel_settings') }}
+),
+
+steps_reached as (
+    select * from {{ ref('int_funnel_steps_reached') }}
+),
+
 session_events as (
     select * from {{ ref('int_events_sessionised') }}
 ),
 
-funnel_events as (
+counted_steps as (
     select
-        funnels.funnel_code,
-        funnels.step_number,
-        funnels.conversion_window_hours,
-        session_events.user_id,
-        session_events.event_at,
-        session_events.event_date,
-        session_events.user_event_number
-    from session_events
-    inner join funnels
-        on session_events.event_name = funnels.event_name
+        steps_reached.funnel_code,
+        coalesce(funnel_settings.order_mode, 'ordered') as order_mode,
+        steps_reached.user_id,
+        steps_reached.entry_date,
+        steps_reached.step_number,
+        steps_reached.entered_at,
+        steps_reached.reached_at,
+        steps_reached.window_ends_at
+    from steps_reached
+    left join funnel_settings
+        on steps_reached.funnel_code = funnel_settings.funnel_code
+    where not steps_reached.is_excluded
 ),
 
--- Positions follow time (ties by event_id), so the first position is the first event.
-step_1 as (
+-- The step's own event first, then (any order only) the events of the steps before it.
+candidate_events as (
     select
-        funnel_code,
-        user_id,
-        event_date as entry_date,
-        min(event_at) as entered_at,
-        max(conversion_window_hours) as conversion_window_hours,
-        min(event_at) as reached_at,
-        min(user_event_number) as reached_position
-    from funnel_events
-    where step_number = 1
-    group by funnel_code, user_id, event_date
+        counted_steps.funnel_code,
+        counted_steps.order_mode,
+        counted_steps.user_id,
+        counted_steps.entry_date,
+        counted_steps.step_number,
+        session_events.user_event_number,
+        row_number() over (
+            partition by
+                counted_steps.funnel_code, counted_steps.user_id, counted_steps.entry_date,
+                counted_steps.step_number
+            order by
+                case when candidate_steps.step_number = counted_steps.step_number then 0 else 1 end,
+                session_events.user_event_number
+        ) as candidate_rank
+    from counted_steps
+    inner join funnels as candidate_steps
+        on counted_steps.funnel_code = candidate_steps.funnel_code
+        and (
+            counted_steps.step_number = candidate_steps.step_number
+            or (
+                counted_steps.order_mode = 'any'
+                and counted_steps.step_number > candidate_steps.step_number
+            )
+        )
+    inner join session_events
+        on counted_steps.user_id = session_events.user_id
+        and counted_steps.reached_at = session_events.event_at
+        and candidate_steps.event_name = session_events.event_name
 ),
 
-ordered_step_1 as (
-    select * from step_1
-),
-
-strict_step_1 as (
-    select * from step_1
-),
-
-{%- for step in range(2, max_steps + 1) %}
-
-ordered_step_{{ step }} as (
-    select
-        previous_step.funnel_code,
-        previous_step.user_id,
-        previous_step.entry_date,
-        previous_step.entered_at,
-        previous_step.conversion_window_hours,
-        min(funnel_events.event_at) as reached_at,
-        min(funnel_events.user_event_number) as reached_position
-    from ordered_step_{{ step - 1 }} as previous_step
-    inner join funnel_events
-        on previous_step.funnel_code = funnel_events.funnel_code
-        and previous_step.user_id = funnel_events.user_id
-        and funnel_events.step_number = {{ step }}
-        and previous_step.reached_at <= funnel_events.event_at
-        and funnel_events.event_at
-            <= {{ dbt.dateadd('hour', 'previous_step.conversion_window_hours', 'previous_step.entered_at') }}
-    group by
-        previous_step.funnel_code, previous_step.user_id, previous_step.entry_date,
-        previous_step.entered_at, previous_step.conversion_window_hours
-),
-
-strict_step_{{ step }} as (
-    select
-        previous_step.funnel_code,
-        previous_step.user_id,
-        previous_step.entry_date,
-        previous_step.entered_at,
-        previous_step.conversion_window_hours,
-        funnel_events.event_at as reached_at,
-        funnel_events.user_event_number as reached_position
-    from strict_step_{{ step - 1 }} as previous_step
-    inner join funnel_events
-        on previous_step.funnel_code = funnel_events.funnel_code
-        and previous_step.user_id = funnel_events.user_id
-        and funnel_events.step_number = {{ step }}
-        and funnel_events.user_event_number = previous_step.reached_position + 1
-        and funnel_events.event_at
-            <= {{ dbt.dateadd('hour', 'previous_step.conversion_window_hours', 'previous_step.entered_at') }}
-),
-{%- endfor %}
-
+-- Left join: a step without its action keeps a null position (a not_null test fails on it).
 final as (
-    {%- for mode in ['ordered', 'strict'] %}
-    {%- for step in range(1, max_steps + 1) %}
     select
-        '{{ mode }}' as order_mode,
-        funnel_code,
-        user_id,
-        entry_date,
-        {{ step }} as step_number,
-        entered_at,
-        conversion_window_hours,
-        reached_at,
-        reached_position
-    from {{ mode }}_step_{{ step }}
-    {% if not loop.last %}union all{% endif %}
-    {%- endfor %}
-    {% if not loop.last %}union all{% endif %}
-    {%- endfor %}
+        counted_steps.order_mode,
+        counted_steps.funnel_code,
+        counted_steps.user_id,
+        counted_steps.entry_date,
+        counted_steps.step_number,
+        counted_steps.entered_at,
+        counted_steps.window_ends_at,
+        counted_steps.reached_at,
+        candidate_events.user_event_number as reached_position
+    from counted_steps
+    left join candidate_events
+        on counted_steps.funnel_code = candidate_events.funnel_code
+        and counted_steps.user_id = candidate_events.user_id
+        and counted_steps.entry_date = candidate_events.entry_date
+        and counted_steps.step_number = candidate_events.step_number
+        and candidate_events.candidate_rank = 1
 )
 
 select * from final

@@ -1,6 +1,6 @@
--- Where a funnel loses users: for the attempts that reached step k and not step k + 1 (in
--- each order mode of int_funnel_attempts_walked), the next path_max_steps user actions after
--- their step-k event, within the attempt's conversion window. Nodes as in event_paths: the
+-- Where a funnel loses users: for the counted attempts that reached step k and not step k + 1
+-- (the funnel engine's, each funnel in its own order mode; int_funnel_attempts_walked), the
+-- next path_max_steps user actions after their step-k event, within the attempt's window. Nodes as in event_paths: the
 -- top path_top_events events per (mode, funnel, step, path step), `other`, `drop_off`.
 {%- set max_steps = var('path_max_steps') %}
 {%- set top_events = var('path_top_events') %}
@@ -45,8 +45,7 @@ dropped as (
         attempts.user_id,
         attempts.entry_date,
         attempts.step_number as dropped_after_step,
-        attempts.entered_at,
-        attempts.conversion_window_hours,
+        attempts.window_ends_at,
         attempts.reached_position
     from attempts
     inner join last_steps
@@ -81,8 +80,7 @@ walked as (
     left join session_events
         on dropped.user_id = session_events.user_id
         and dropped.reached_position + steps.step_number = session_events.user_event_number
-        and session_events.event_at
-            <= {{ dbt.dateadd('hour', 'dropped.conversion_window_hours', 'dropped.entered_at') }}
+        and dropped.window_ends_at >= session_events.event_at
 ),
 
 event_ranks as (
