@@ -4,6 +4,8 @@
 -- attempts = users of step k - users of step k + 1 summed over entry days. And the attempts
 -- of every path step add up to the dropped attempts. A funnel step with drop-offs but no
 -- paths fails too, and so does a path row not in its funnel's own order_mode.
+-- A check of funnel_drop_off_paths in Dagster (it reads several models).
+{{ config(meta={'dagster': {'ref': {'name': 'funnel_drop_off_paths'}}}) }}
 with
 
 funnel_conversions as (

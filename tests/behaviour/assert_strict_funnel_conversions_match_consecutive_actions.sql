@@ -9,6 +9,8 @@
 -- Exclusions are not re-derived: attempts int_funnel_steps_reached flags is_excluded are left
 -- out of the count (its unit tests prove exclusions). Strict funnels with a hold_property are
 -- not compared (the held-value split is not re-derived here).
+-- A check of funnel_conversions in Dagster (it reads several models).
+{{ config(meta={'dagster': {'ref': {'name': 'funnel_conversions'}}}) }}
 {%- set max_steps = var('funnel_max_steps') %}
 
 with
