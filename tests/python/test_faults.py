@@ -812,7 +812,17 @@ def changed_types(tmp_path_factory: pytest.TempPathFactory, bench: Bench) -> Cha
     )
     bench.install(landing)
     warehouse, result = bench.build(
-        ["build", "-s", "+landing_row_accounting", "--indirect-selection", "cautious"]
+        # A handful of hand-made rows, a third of them quarantined on purpose: the quarantine
+        # gate (tested on its own) would fail the build it is here to inspect.
+        [
+            "build",
+            "-s",
+            "+landing_row_accounting",
+            "--indirect-selection",
+            "cautious",
+            "--exclude",
+            "landing_quarantine_share_within_dq_max_vars",
+        ]
         + SKIP_UNIT_TESTS,
         "changed_types",
     )
