@@ -90,7 +90,7 @@ lint: install
 
 # tests/browser drives the Dagster UI in headless Chromium (skipped when chromium is absent).
 test: install lint dagster-home
-	.venv/bin/pytest tests/python tests/browser
+	.venv/bin/pytest --durations=30 tests/python tests/browser
 
 clean:
 	rm -rf data target logs .pytest_cache
