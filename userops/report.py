@@ -304,8 +304,10 @@ def ltv_chart(marts: Marts) -> Chart:
     for cohort, part in frame.groupby("cohort_start_date"):
         figure.add_trace(
             go.Scatter(
-                x=part.period_number,
-                y=part.cumulative_gmv_per_user,
+                # Plain lists: plotly sends pandas columns as typed binary arrays, which the
+                # page reads back as objects without a length (the browser test counts points).
+                x=[int(value) for value in part.period_number],
+                y=[float(value) for value in part.cumulative_gmv_per_user],
                 mode="lines+markers",
                 name=str(cohort),
             )

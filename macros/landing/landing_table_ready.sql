@@ -198,13 +198,13 @@
     {%- set problems = [] -%}
     {#- read_blob reads no content when only the size is selected. -#}
     {%- set sizes = run_query(
-        "select filename, size from read_blob('" ~ pattern ~ "') order by 1").rows -%}
+        "select filename, size from read_blob(" ~ sql_string_literal(pattern) ~ ") order by 1").rows -%}
     {%- set checked = [] -%}
     {%- for file, size in sizes -%}
         {%- if size == 0 -%}
             {%- do problems.append("file " ~ file ~ ": empty file (0 bytes): deliver it again or delete it") -%}
         {%- elif size <= var('csv_utf8_check_max_bytes') -%}
-            {%- do checked.append("'" ~ (file | replace("'", "''")) ~ "'") -%}
+            {%- do checked.append(sql_string_literal(file)) -%}
         {%- endif -%}
     {%- endfor -%}
     {%- if checked -%}

@@ -89,7 +89,15 @@ def test_a_csv_landing_folder_with_a_quote_builds(tmp_path: Path, quoted: dict[s
             f"to {sql_string_literal(target)} (header)"
         )
     result = run_dbt(
-        ["build", "--select", "base_landing__orders", "stg_landing__orders"],
+        # cautious: tests that also read models not built here (the value cohorts) stay out.
+        [
+            "build",
+            "--select",
+            "base_landing__orders",
+            "stg_landing__orders",
+            "--indirect-selection",
+            "cautious",
+        ],
         landing_dir=csv_landing,
         warehouse_path=tmp_path / "o'neil wh" / "w.duckdb",
         dbt_vars={"landing_format": "csv"},
