@@ -16,7 +16,6 @@ import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 from dagster import (
@@ -28,8 +27,16 @@ from dagster import (
     Config,
     Failure,
 )
-from dagster_dbt import DbtCliResource, dbt_assets
+from dagster_dbt import dbt_assets
+from dagster_dbt.asset_utils import (
+    DAGSTER_DBT_EXCLUDE_METADATA_KEY,
+    DAGSTER_DBT_SELECT_METADATA_KEY,
+    DAGSTER_DBT_SELECTOR_METADATA_KEY,
+    get_subset_selection_for_context,
+)
+from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
 
+from orchestration import dbt_blocks, dbt_runner
 from orchestration.project import (
     DAILY_PARTITIONS,
     DBT_PROJECT,
@@ -93,12 +100,6 @@ def scoped_environ(changes: Mapping[str, str | None]) -> Iterator[None]:
         apply(previous)
 
 
-def partial_parse_args(manifest: Path) -> list[str]:
-    """Start from the code location's parse (next to its manifest) when there is one."""
-    saved = manifest.parent / "partial_parse.msgpack"
-    return ["--partial-parse-file-path", str(saved)] if saved.exists() else []
-
-
 def check_rows(run_id: str, events: Sequence[Any]) -> list[dict[str, Any]]:
     """ops.data_quality_results rows for the dbt tests Dagster reported as asset checks."""
     checked_at = utc_now()
@@ -123,38 +124,133 @@ def check_rows(run_id: str, events: Sequence[Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def dagster_events(
+    context: AssetExecutionContext, raw_events: Iterator[dict[str, Any]]
+) -> Iterator[Any]:
+    """dbt's structured events as the Dagster events dagster-dbt makes of them (outputs for
+    models, seeds and snapshots; asset check results for tests)."""
+    manifest = load_manifest()
+    for raw_event in raw_events:
+        event = DbtCoreCliEventMessage(raw_event=raw_event, event_history_metadata={})
+        yield from event.to_default_asset_events(
+            manifest=manifest,
+            dagster_dbt_translator=TRANSLATOR,
+            context=context,
+            project=DBT_PROJECT,
+        )
+
+
+def selection_args(context: AssetExecutionContext) -> tuple[list[str], str | None]:
+    """The step's dbt selection, as dagster-dbt computes it for a (possibly subset) step: the
+    multi-asset's selection, or the selected assets and checks by name; and the indirect
+    selection that goes with it."""
+    return get_subset_selection_for_context(
+        context=context,
+        manifest=load_manifest(),
+        select=context.op.tags.get(DAGSTER_DBT_SELECT_METADATA_KEY),
+        exclude=context.op.tags.get(DAGSTER_DBT_EXCLUDE_METADATA_KEY),
+        selector=context.op.tags.get(DAGSTER_DBT_SELECTOR_METADATA_KEY),
+        dagster_dbt_translator=TRANSLATOR,
+        current_dbt_indirect_selection_env=os.environ.get("DBT_INDIRECT_SELECTION"),
+    )
+
+
+# The dbt multi-assets by op name and the node names each one builds (build_dbt_assets).
+DEFINITIONS: dict[str, AssetsDefinition] = {}
+NODE_NAMES: dict[str, tuple[str, ...]] = {}
+
+
 def run_dbt_build(
     context: AssetExecutionContext,
-    dbt: DbtCliResource,
     warehouse: Warehouse,
     config: DbtBuildConfig,
     window: tuple[date, date] | None = None,
 ) -> Iterator[Any]:
+    op = context.op_execution_context.op.name
+    block = dbt_blocks.block_of(op)
+    if block and dbt_blocks.is_whole_block(context, block, DEFINITIONS):
+        yield from run_in_block(context, warehouse, block)
+    else:
+        yield from run_own_build(context, warehouse, config, window)
+
+
+def run_in_block(context: AssetExecutionContext, warehouse: Warehouse, block: str) -> Iterator[Any]:
+    """This step's part of its block's shared dbt build (orchestration/dbt_blocks.py)."""
+    op = context.op_execution_context.op.name
+    ops = dbt_blocks.present_ops(context, block)
+    key = (context.run.run_id, block)
+    is_last = op == ops[-1]
+    args = ["build", "--exclude-resource-type", "unit_test"]
+    if dbt_blocks.wants_full_refresh(context, ops):
+        args.append("--full-refresh")
+    args += ["--select", " ".join(name for name in ops for name in NODE_NAMES.get(name, ()))]
+    target = manifest_path().parent / "runs" / block
+    checks = []
+    with scoped_environ(step_env(warehouse, dbt_blocks.run_window(context))):
+        build = dbt_blocks.start_block(
+            key, ops, args, target, manifest_path(), NODE_NAMES, DEFINITIONS, load_manifest()
+        )
+        for event in dagster_events(context, build.events_for(op)):
+            if isinstance(event, AssetCheckResult | AssetCheckEvaluation):
+                checks.append(event)
+            yield event
+        failed = build.failed.get(op, [])
+    # dbt has exited (the block's first step ran it to its end) and closed the warehouse.
+    write_quality_results(warehouse.warehouse_path(), check_rows(context.run.run_id, checks))
+    missing = build.expected(op) - build.finished
+    if is_last or failed or missing:
+        dbt_blocks.finish_block(key)
+    if failed or missing:
+        names = sorted(unique_id.rsplit(".", 1)[-1] for unique_id in (failed or missing))
+        reason = "failed" if failed else "were not run"
+        raise Failure(
+            description=f"{build.invocation.failure_description()}\n"
+            f"this step's nodes that {reason}: {', '.join(names[:20])}",
+            metadata={"dbt_target": str(target)},
+        )
+
+
+def run_own_build(
+    context: AssetExecutionContext,
+    warehouse: Warehouse,
+    config: DbtBuildConfig,
+    window: tuple[date, date] | None = None,
+) -> Iterator[Any]:
+    """A dbt invocation of this step's (selected) nodes alone."""
     # Unit tests check the SQL on fixed inputs: CI runs them (make test); scheduled runs of the
     # data skip them, as dbt Labs advises for production (and save ~0.5 s per unit test).
-    args = ["build", "--exclude-resource-type", "unit_test", *partial_parse_args(manifest_path())]
+    args = ["build", "--exclude-resource-type", "unit_test"]
     if config.full_refresh:
         args.append("--full-refresh")
-    # A folder per step: its artifacts (run_results.json, logs) are that step's.
+    # A folder per step: its artifacts (run_results.json, dbt.log) are that step's.
     target = manifest_path().parent / "runs" / context.op_execution_context.op.name
-    with scoped_environ(step_env(warehouse, window)):
-        invocation = dbt.cli(args, context=context, target_path=target, raise_on_error=False)
+    env = step_env(warehouse, window)
+    selection, indirect_selection = selection_args(context)
+    if indirect_selection:
+        env["DBT_INDIRECT_SELECTION"] = indirect_selection
     checks = []
-    for event in invocation.stream():
-        if isinstance(event, AssetCheckResult | AssetCheckEvaluation):
-            checks.append(event)
-        yield event
-    # Written after dbt exits: DuckDB allows one writing process.
+    with scoped_environ(env):
+        invocation, raw_events = dbt_runner.invoke([*args, *selection], target, manifest_path())
+        for event in dagster_events(context, raw_events):
+            if isinstance(event, AssetCheckResult | AssetCheckEvaluation):
+                checks.append(event)
+            yield event
+    # After dbt has closed the warehouse (its last connection closes the file).
     write_quality_results(warehouse.warehouse_path(), check_rows(context.run.run_id, checks))
-    if not invocation.is_successful():
+    if not invocation.success:
         raise Failure(
-            description=f"dbt {' '.join(args)} failed; see the step's dbt log",
+            description=invocation.failure_description(),
             metadata={"dbt_target": str(target)},
         )
 
 
 def _select(names: Sequence[str]) -> str:
     return " ".join(names)
+
+
+def register(name: str, names: Sequence[str], definition: AssetsDefinition) -> None:
+    DEFINITIONS[name] = definition
+    NODE_NAMES[name] = tuple(names)
 
 
 def build_dbt_assets() -> list[AssetsDefinition]:
@@ -172,12 +268,12 @@ def build_dbt_assets() -> list[AssetsDefinition]:
         )
         def _assets(
             context: AssetExecutionContext,
-            dbt: DbtCliResource,
             warehouse: Warehouse,
             config: DbtBuildConfig,
         ) -> Iterator[Any]:
-            yield from run_dbt_build(context, dbt, warehouse, config)
+            yield from run_dbt_build(context, warehouse, config)
 
+        register(name, names, _assets)
         return _assets
 
     if groups.upstream:
@@ -195,12 +291,12 @@ def build_dbt_assets() -> list[AssetsDefinition]:
         )
         def _assets(
             context: AssetExecutionContext,
-            dbt: DbtCliResource,
             warehouse: Warehouse,
             config: DbtBuildConfig,
         ) -> Iterator[Any]:
-            yield from run_dbt_build(context, dbt, warehouse, config, partition_window(context))
+            yield from run_dbt_build(context, warehouse, config, partition_window(context))
 
+        register(name, names, _assets)
         return _assets
 
     if groups.daily:

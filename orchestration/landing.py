@@ -1,6 +1,7 @@
 """The landing files as observable source assets, and dbt source freshness as asset checks."""
 
 import hashlib
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,9 +18,9 @@ from dagster import (
     multi_asset_check,
     multi_observable_source_asset,
 )
-from dagster_dbt import DbtCliResource
 
-from orchestration.dbt_assets import partial_parse_args, scoped_environ, step_env
+from orchestration import dbt_runner
+from orchestration.dbt_assets import scoped_environ, step_env
 from orchestration.project import load_manifest, manifest_path
 from orchestration.resources import Warehouse
 from userops.quality.results import CheckRow, write_quality_results
@@ -146,7 +147,7 @@ def build_freshness_check() -> Any:
         name="landing_source_freshness",
     )
     def landing_source_freshness(
-        context: AssetCheckExecutionContext, dbt: DbtCliResource, warehouse: Warehouse
+        context: AssetCheckExecutionContext, warehouse: Warehouse
     ) -> Iterator[AssetCheckResult]:
         landing_dir = warehouse.landing_path()
         target = manifest_path().parent / "runs" / "source_freshness"
@@ -156,14 +157,15 @@ def build_freshness_check() -> Any:
             selection = " ".join(f"source:landing.{table}" for table in present)
             # As a dbt build step: the code location's parse and environment (dbt_assets).
             args = ["source", "freshness", "--select", selection]
+            sources_json = target / "sources.json"
+            # A failed run leaves no answer rather than the last run's.
+            sources_json.unlink(missing_ok=True)
             with scoped_environ(step_env(warehouse, None)):
-                invocation = dbt.cli(
-                    [*args, *partial_parse_args(manifest_path())],
-                    target_path=target,
-                    raise_on_error=False,
-                )
-            invocation.wait()
-            for result in invocation.get_artifact("sources.json").get("results", []):
+                _, raw_events = dbt_runner.invoke(args, target, manifest_path())
+                for _ in raw_events:
+                    pass
+            results = json.loads(sources_json.read_text()) if sources_json.exists() else {}
+            for result in results.get("results", []):
                 by_table[result["unique_id"].rsplit(".", 1)[-1]] = result
         rows = []
         for table in tables:

@@ -3,6 +3,8 @@ reruns day partitions idempotently (a range in one dbt invocation), stops at a b
 and logs failed runs."""
 
 import importlib
+import json
+import os
 import re
 import shutil
 import sys
@@ -623,29 +625,59 @@ def test_report_asset_renders_every_chart_in_chromium(location: Location, full_r
     assert len(page.screenshots) == len(page.sections)
 
 
-def test_dbt_steps_start_from_the_code_locations_parse(location: Location, full_run: Any) -> None:
-    """No dbt step of a run parses the project from scratch: the window comes in environment
-    variables (not --vars, which invalidate dbt's partial parse) and every step starts from the
-    code location's partial_parse.msgpack; the windowed steps re-parse only the files that read
-    the window."""
-    assert full_run.success
-    logs = sorted((location.root / "target" / "runs").glob("*/dbt.log"))
-    assert {log.parent.name for log in logs} >= {
-        "dbt_daily_models",
-        "dbt_models",
-        "source_freshness",
-    }
-    for log in logs:
-        text = log.read_text()
-        assert "Unable to do partial parsing" not in text, log.parent.name
+def test_dbt_steps_share_one_invocation_per_block_and_never_parse(
+    location: Location, full_run: Any
+) -> None:
+    """dbt runs in the run's process (orchestration/dbt_runner.py): the dbt steps before the
+    Python assets share one `dbt build`, those after another (orchestration/dbt_blocks.py),
+    no step parses the project (they reuse one parsed manifest), and a parse starts from the
+    code location's partial parse and re-reads only the files that read the day window."""
+    assert full_run.success, step_errors(full_run)
+    runs = location.root / "target" / "runs"
+    builds = {log.parent.name: log.read_text() for log in runs.glob("*/dbt.log")}
+    assert {"dbt_before_python", "dbt_after_python", "source_freshness"} <= builds.keys()
+    for name, text in builds.items():
+        if not name.startswith("parse-"):
+            assert "Partial parsing enabled" not in text, name
+            assert "Unable to do partial parsing" not in text, name
+    # The full run's parses: without a window (the freshness check) and with the run's.
+    from orchestration.dbt_assets import scoped_environ, step_env
+    from orchestration.dbt_runner import parse_folder, parse_key
+    from orchestration.project import DAILY_PARTITIONS
+    from orchestration.resources import Warehouse
+
+    day = DAILY_PARTITIONS.time_window_for_partition_key(PARTITION)
+    for window in (None, (day.start.date(), day.end.date())):
+        with scoped_environ(step_env(Warehouse(), window)):
+            folder = parse_folder(parse_key(location.root / "target" / "manifest.json", os.environ))
+        text = builds[folder]
+        assert "Unable to do partial parsing" not in text, folder
         changed = [int(n) for n in re.findall(r"(\d+) files changed", text)]
-        assert changed, log.parent.name
-        if log.parent.name.startswith("dbt_daily"):
-            assert 0 < max(changed) < 40, (log.parent.name, changed)
-        else:
-            # Was 0; since the behaviour, funnel and landing merges one file is re-parsed in the
-            # unwindowed steps (not yet traced; still far from a full parse of ~700 files).
-            assert max(changed) <= 1, (log.parent.name, changed)
+        assert changed and max(changed) < (40 if window else 2), (window, changed)
+    # Every node of the block reported in the step that owns it: one materialization per
+    # model, seed and snapshot, and its dbt steps each succeeded.
+    steps = {e.step_key for e in full_run.all_events if e.event_type_value == "STEP_SUCCESS"}
+    assert {"dbt_upstream_models", "dbt_daily_models", "dbt_models"} <= steps
+    before = json.loads((runs / "dbt_before_python" / "run_results.json").read_text())
+    built = {
+        result["unique_id"].rsplit(".", 1)[-1]
+        for result in before["results"]
+        if result["unique_id"].startswith(("model.", "seed.", "snapshot."))
+    }
+    materialized_by_step: dict[str, set[str]] = {}
+    for event in full_run.get_asset_materialization_events():
+        materialized_by_step.setdefault(event.step_key, set()).add(event.asset_key.to_user_string())
+    block = set().union(
+        *(
+            materialized_by_step.get(step, set())
+            for step in ("dbt_upstream_models", "dbt_daily_models", "dbt_models")
+        )
+    )
+    assert built <= block
+    # One invocation built the three steps' nodes (other tests' partial runs have their own).
+    assert {"event_mapping", DAILY_MODEL, "daily_metrics"} <= built
+    assert DAILY_MODEL in materialized_by_step["dbt_daily_models"]
+    assert "daily_metrics" in materialized_by_step["dbt_models"]
 
 
 def test_step_env_sets_the_window_and_unsets_a_stale_one(monkeypatch: pytest.MonkeyPatch) -> None:
