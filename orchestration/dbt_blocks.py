@@ -41,7 +41,6 @@ BLOCKS: Mapping[str, tuple[str, ...]] = {
     "dbt_after_python": ("dbt_daily_models_after_python", "dbt_models_after_python"),
 }
 FAILED_STATUSES = {"error", "fail"}
-RUNNABLE_PREFIXES = ("model.", "seed.", "snapshot.", "test.")
 
 _LOCK = threading.Lock()
 # The shared invocation of each (run, block) in progress in this process.
@@ -128,15 +127,34 @@ def node_owners(
     return owners
 
 
-def runnable(unique_ids: Sequence[str], manifest: Mapping[str, Any]) -> list[str]:
-    """The nodes `dbt build` executes: ephemeral models are inlined, never run."""
-    return [
+def candidates(
+    ops: Sequence[str], node_names: Mapping[str, Sequence[str]], manifest: Mapping[str, Any]
+) -> list[str]:
+    """The block's models, seeds and snapshots, and every test on one of them: a superset of
+    what `dbt build` runs (which tests run is dbt's indirect selection), so every node event
+    finds its step without asking dbt first."""
+    names = {name for op in ops for name in node_names.get(op, ())}
+    nodes = [
         unique_id
-        for unique_id in unique_ids
-        if unique_id.startswith(RUNNABLE_PREFIXES)
-        and manifest["nodes"].get(unique_id, {}).get("config", {}).get("materialized")
-        != "ephemeral"
+        for unique_id, node in manifest["nodes"].items()
+        if unique_id.startswith(("model.", "seed.", "snapshot.")) and node["name"] in names
     ]
+    selected = set(nodes)
+    tests = [
+        unique_id
+        for unique_id, node in manifest["nodes"].items()
+        if unique_id.startswith("test.")
+        and selected & set(node.get("depends_on", {}).get("nodes", []))
+    ]
+    return nodes + tests
+
+
+def is_built(unique_id: str, manifest: Mapping[str, Any]) -> bool:
+    """A model, seed or snapshot `dbt build` executes (ephemeral models are inlined)."""
+    node = manifest["nodes"].get(unique_id, {})
+    return unique_id.startswith(("model.", "seed.", "snapshot.")) and (
+        node.get("config", {}).get("materialized") != "ephemeral"
+    )
 
 
 @dataclass
@@ -147,13 +165,15 @@ class BlockBuild:
     stream: Iterator[dict[str, Any]]
     owners: dict[str, str]
     ops: list[str]
+    # The models, seeds and snapshots each step must see finish.
+    built: dict[str, set[str]] = field(default_factory=dict)
     buffered: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     finished: set[str] = field(default_factory=set)
     failed: dict[str, list[str]] = field(default_factory=dict)
     exhausted: bool = False
 
     def expected(self, op: str) -> set[str]:
-        return {unique_id for unique_id, owner in self.owners.items() if owner == op}
+        return self.built.get(op, set())
 
     def _pull(self) -> dict[str, Any] | None:
         try:
@@ -203,12 +223,16 @@ def start_block(
     with _LOCK:
         if key in _BUILDS:
             return _BUILDS[key]
-        # What `dbt build` will run: its selection, without the command and build-only flags.
-        selection = [arg for arg in args[1:] if arg != "--full-refresh"]
-        selected = dbt_runner.list_nodes(selection, target, manifest_json)
-        owners = node_owners(runnable(selected, manifest), ops, node_names, definitions, manifest)
+        nodes = candidates(ops, node_names, manifest)
+        owners = node_owners(nodes, ops, node_names, definitions, manifest)
+        built: dict[str, set[str]] = {}
+        for unique_id in nodes:
+            if is_built(unique_id, manifest):
+                built.setdefault(owners[unique_id], set()).add(unique_id)
         invocation, stream = dbt_runner.invoke(args, target, manifest_json)
-        build = BlockBuild(invocation=invocation, stream=stream, owners=owners, ops=ops)
+        build = BlockBuild(
+            invocation=invocation, stream=stream, owners=owners, ops=ops, built=built
+        )
         _BUILDS[key] = build
         return build
 

@@ -190,21 +190,3 @@ def invoke(
         thread.join()
 
     return invocation, stream()
-
-
-def list_nodes(selection: Sequence[str], target_path: Path, manifest_json: Path) -> list[str]:
-    """unique_ids of the nodes `dbt build <selection>` would run (dbt ls, same indirect
-    selection), from the cached manifest."""
-    import json
-
-    from dbt.cli.main import dbtRunner
-
-    listing = target_path / "ls"
-    listing.mkdir(parents=True, exist_ok=True)
-    manifest = parsed_manifest(manifest_json, manifest_json.parent / "runs")
-    args = ["ls", *selection, *project_args(), "--output", "json", "--output-keys", "unique_id"]
-    args += ["--target-path", str(listing), "--log-path", str(listing), "--quiet"]
-    result = dbtRunner(manifest=manifest).invoke(args)
-    if not result.success or result.result is None:
-        raise DbtRunError(f"dbt ls failed: {result.exception}")
-    return [json.loads(line)["unique_id"] for line in result.result]

@@ -11,7 +11,8 @@ each in its own process so peak memory is that step's alone:
   Dagster passes it);
 - dagster_day: the same day run through Dagster, on a copy of the warehouse as the full build
   left it: the dbt assets of the `userops_daily` job (every dbt model, seed and snapshot with
-  its dbt tests as asset checks, in the job's five steps) for that day's partition, in a fresh
+  its dbt tests as asset checks: five steps, two shared in-process dbt builds, as the daily job
+  runs them) for that day's partition, in a fresh
   process that loads the code location, as a run launched by the daemon does. The Python assets
   (quality suites, churn scores, report, delivery) are left out: plain dbt does not run them.
   The code location's `dbt parse` (dagster_parse) is measured apart: it happens once when the
