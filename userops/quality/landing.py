@@ -118,7 +118,12 @@ def prepare_rows(table: str, rows: pd.DataFrame) -> pd.DataFrame:
     if column in rows:
         # Naive UTC, as staging compares (unparseable text is unparseable_value, not checked here).
         parsed = pd.to_datetime(rows[column], errors="coerce", utc=True, format="mixed")
-        rows[f"{column}_utc"] = parsed.dt.tz_localize(None)
+        utc = parsed.dt.tz_localize(None)
+        earliest, latest = timestamp_bounds()
+        # The range rule checks that this column is null (a timestamp only when out of range):
+        # GX's values_between on a datetime column maps every value in Python (7.1 of the
+        # events suite's 20 s on the demo's 1.7 M events); a null check is vectorised.
+        rows[f"{column}_out_of_range"] = utc.where((utc < earliest) | (utc > latest))
     return rows
 
 
@@ -225,8 +230,8 @@ def landing_rules(table: str, columns: set[str]) -> list[Rule]:
         rules.append(
             Rule(
                 f"{column}_in_valid_range",
-                "expect_column_values_to_be_between",
-                {"column": f"{column}_utc", "min_value": earliest, "max_value": latest},
+                "expect_column_values_to_be_null",
+                {"column": f"{column}_out_of_range"},
                 f"{table}.{column} is between min_valid_timestamp {earliest:%Y-%m-%d} and "
                 f"{latest:%Y-%m-%d %H:%M} UTC (now + max_future_days)",
                 max_out_of_range,
