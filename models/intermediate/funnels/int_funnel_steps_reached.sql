@@ -126,11 +126,14 @@ day_offsets as (
     {%- endfor %}
 ),
 
--- Every step-2+ event once per entry day whose attempts can reach it: from the day of the
--- event's time less the conversion window to its own day. The step joins match a chain to
--- these on its entry_date, an equality that bounds them to the events of the days its window
--- reaches; on (funnel, user, step) alone they paired every chain of the user's history with
--- every step event of the user's history (10 M events: out of memory at 6 GB).
+-- Every step-2+ event once per entry day whose attempts can reach it: from the business day of
+-- the event's time less the conversion window (the earliest entry it can be within the window
+-- of) to its own day. The step joins match a chain to these on its entry_date, an equality that
+-- bounds each chain to the events its window can reach; on (funnel, user, held value, step)
+-- alone they paired every chain of a user's history with every step event of that history.
+{%- set earliest_entry_date = to_business_date(
+    dbt.dateadd('hour', '-held_step_events.conversion_window_hours', 'held_step_events.event_at')
+) %}
 step_events_by_entry_date as (
     select
         held_step_events.funnel_code,
@@ -145,11 +148,7 @@ step_events_by_entry_date as (
             as entry_date
     from held_step_events
     inner join day_offsets
-        on day_offsets.day_offset <= {{ dbt.datediff(
-            to_business_date(dbt.dateadd('hour', '-held_step_events.conversion_window_hours', 'held_step_events.event_at')),
-            'held_step_events.event_date',
-            'day',
-        ) }}
+        on day_offsets.day_offset <= {{ dbt.datediff(earliest_entry_date, 'held_step_events.event_date', 'day') }}
     where held_step_events.step_number > 1
 ),
 
