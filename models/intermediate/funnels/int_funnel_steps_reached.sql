@@ -10,6 +10,10 @@
 -- Incremental by entry day like funnel_conversions (macros/metrics/funnels.sql).
 {%- set max_steps = var('funnel_max_steps') %}
 {%- set first_entry_date = funnel_first_entry_date() %}
+{#- Most business days before its own an event's attempts can have entered: a window of
+    var funnel_max_conversion_window_hours (a seed test: no funnel's is longer) reaches
+    ceil(hours / 24) days after the entry day, one more across a daylight-saving day. -#}
+{%- set max_window_days = (var('funnel_max_conversion_window_hours') / 24) | round(0, 'ceil') | int + 1 %}
 
 {{
     config(
@@ -112,6 +116,42 @@ held_step_events as (
     where held_value is not null
 ),
 
+-- 0 .. max_window_days, built portably (generate_series and list literals are not on Spark).
+day_offsets as (
+    {%- for day_offset in range(max_window_days + 1) %}
+    select {{ day_offset }} as day_offset
+    {%- if not loop.last %}
+    union all
+    {%- endif %}
+    {%- endfor %}
+),
+
+-- Every step-2+ event once per entry day whose attempts can reach it: from the business day of
+-- the event's time less the conversion window (the earliest entry it can be within the window
+-- of) to its own day. The step joins match a chain to these on its entry_date, an equality that
+-- bounds each chain to the events its window can reach; on (funnel, user, held value, step)
+-- alone they paired every chain of a user's history with every step event of that history.
+{%- set earliest_entry_date = to_business_date(
+    dbt.dateadd('hour', '-held_step_events.conversion_window_hours', 'held_step_events.event_at')
+) %}
+step_events_by_entry_date as (
+    select
+        held_step_events.funnel_code,
+        held_step_events.step_number,
+        held_step_events.step_window_minutes,
+        held_step_events.user_id,
+        held_step_events.held_value,
+        held_step_events.event_at,
+        held_step_events.event_seq,
+        held_step_events.breakdown_value,
+        cast({{ dbt.dateadd('day', '-day_offsets.day_offset', 'held_step_events.event_date') }} as date)
+            as entry_date
+    from held_step_events
+    inner join day_offsets
+        on day_offsets.day_offset <= {{ dbt.datediff(earliest_entry_date, 'held_step_events.event_date', 'day') }}
+    where held_step_events.step_number > 1
+),
+
 entry_events as (
     select
         funnel_code,
@@ -188,37 +228,38 @@ step_{{ step }}_matches as (
         {%- endfor %}
         -- greatest() skips nulls (DuckDB and Spark): a chain without a match stays null.
         case
-            when held_step_events.event_at is null then null
+            when step_events_by_entry_date.event_at is null then null
             when previous_step.order_mode = 'any'
-                then greatest(previous_step.reached_at, held_step_events.event_at)
-            else held_step_events.event_at
+                then greatest(previous_step.reached_at, step_events_by_entry_date.event_at)
+            else step_events_by_entry_date.event_at
         end as reached_at,
-        held_step_events.event_seq as reached_seq,
-        held_step_events.breakdown_value,
+        step_events_by_entry_date.event_seq as reached_seq,
+        step_events_by_entry_date.breakdown_value,
         row_number() over (
             partition by
                 previous_step.funnel_code, previous_step.user_id, previous_step.entry_date,
                 previous_step.held_value, previous_step.chain_seq
-            order by held_step_events.event_at, held_step_events.event_seq
+            order by step_events_by_entry_date.event_at, step_events_by_entry_date.event_seq
         ) as match_rank
     from step_{{ step - 1 }} as previous_step
-    left join held_step_events
-        on previous_step.funnel_code = held_step_events.funnel_code
-        and previous_step.user_id = held_step_events.user_id
-        and previous_step.held_value = held_step_events.held_value
-        and held_step_events.step_number = {{ step }}
+    left join step_events_by_entry_date
+        on previous_step.funnel_code = step_events_by_entry_date.funnel_code
+        and previous_step.user_id = step_events_by_entry_date.user_id
+        and previous_step.entry_date = step_events_by_entry_date.entry_date
+        and previous_step.held_value = step_events_by_entry_date.held_value
+        and step_events_by_entry_date.step_number = {{ step }}
         and previous_step.reached_at is not null
-        and previous_step.window_ends_at >= held_step_events.event_at
+        and previous_step.window_ends_at >= step_events_by_entry_date.event_at
         and case previous_step.order_mode
-            when 'strict' then previous_step.reached_seq + 1 = held_step_events.event_seq
-            when 'any' then previous_step.entered_at <= held_step_events.event_at
-                and previous_step.chain_seq <> held_step_events.event_seq
-            else previous_step.reached_at <= held_step_events.event_at
+            when 'strict' then previous_step.reached_seq + 1 = step_events_by_entry_date.event_seq
+            when 'any' then previous_step.entered_at <= step_events_by_entry_date.event_at
+                and previous_step.chain_seq <> step_events_by_entry_date.event_seq
+            else previous_step.reached_at <= step_events_by_entry_date.event_at
         end
         and (
-            held_step_events.step_window_minutes is null
-            or {{ dbt.dateadd('minute', 'held_step_events.step_window_minutes', 'previous_step.reached_at') }}
-            >= held_step_events.event_at
+            step_events_by_entry_date.step_window_minutes is null
+            or {{ dbt.dateadd('minute', 'step_events_by_entry_date.step_window_minutes', 'previous_step.reached_at') }}
+            >= step_events_by_entry_date.event_at
         )
 ),
 
