@@ -2,32 +2,16 @@
 -- before each anchor event (int_anchor_paths_walked). Per (anchor, direction, step) the
 -- events outside the top path_top_events by users become `other`; a path that has ended is
 -- `drop_off` from then on, so every anchor user is counted once at every step.
--- Each step is paired with the event one step nearer the anchor and counted per pair of
--- event names first: ranking and bucketing then work on a few hundred pairs instead of every
--- walked row (a window over every path to find the previous node cost ~4x a scan of all
--- events).
+-- Steps are counted per (previous event, event) pair first (the walk carries the event one
+-- step nearer the anchor): ranking and bucketing then work on a few hundred pairs instead of
+-- every walked row (a lag() window over every path for the previous node cost ~4x a scan of
+-- all events).
 {%- set top_events = var('path_top_events') %}
 
 with
 
 walked as (
     select * from {{ ref('int_anchor_paths_walked') }}
-),
-
-paired as (
-    select
-        walked.anchor_event,
-        walked.is_first_anchor,
-        walked.direction,
-        walked.step_number,
-        previous_step.event_name as previous_event_name,
-        walked.event_name
-    from walked
-    left join walked as previous_step
-        on
-            walked.anchor_event_id = previous_step.anchor_event_id
-            and walked.direction = previous_step.direction
-            and walked.step_number = previous_step.step_number + 1
 ),
 
 pair_counts as (
@@ -39,7 +23,7 @@ pair_counts as (
         event_name,
         sum(case when is_first_anchor then 1 else 0 end) as users,
         count(*) as paths
-    from paired
+    from walked
     group by anchor_event, direction, step_number, previous_event_name, event_name
 ),
 
