@@ -1,8 +1,13 @@
 -- Every occurrence of an anchor event (path_anchor_events) walked path_max_steps steps after
 -- and before it: one row per anchor occurrence, direction and step with the event found
--- there, or a null event_name when the path has ended (drop-off). Scope (path_scope):
+-- there, or a null event_name when the path has ended (drop-off), and the event one step
+-- nearer the anchor (previous_event_name; the anchor itself at step 1). Scope (path_scope):
 -- `session` = the anchor's session only; `window` = the user's actions within
 -- path_window_minutes of the anchor, across sessions.
+--
+-- The steps come from lead() / lag() over the user's (or session's) actions in one window
+-- pass, not from a join of every (anchor, step) to all events: positions are row_numbers
+-- 1, 2, ... without gaps (int_events_sessionised), so the k-th next row is position + k.
 {%- set max_steps = var('path_max_steps') %}
 {%- set anchor_events = var('path_anchor_events') %}
 {%- set scope = var('path_scope') %}
@@ -10,7 +15,10 @@
 {%- if scope not in ['session', 'window'] %}
     {{ exceptions.raise_compiler_error("var path_scope must be session or window, got " ~ scope) }}
 {%- endif %}
-{%- set position = 'session_event_number' if scope == 'session' else 'user_event_number' %}
+{%- set sequence = 'partition by user_id, session_id order by session_event_number'
+    if scope == 'session' else 'partition by user_id order by user_event_number' %}
+{%- set window_start = dbt.dateadd('minute', -window_minutes, 'event_at') %}
+{%- set window_end = dbt.dateadd('minute', window_minutes, 'event_at') %}
 
 with
 
@@ -18,20 +26,47 @@ session_events as (
     select * from {{ ref('int_events_sessionised') }}
 ),
 
+neighbours as (
+    select
+        event_id,
+        event_name,
+        user_id,
+        event_at,
+        {%- for step in range(1, max_steps + 1) %}
+        lead(event_name, {{ step }}) over ({{ sequence }}) as after_event_{{ step }},
+        lag(event_name, {{ step }}) over ({{ sequence }}) as before_event_{{ step }},
+        {%- if scope == 'window' %}
+        lead(event_at, {{ step }}) over ({{ sequence }}) as after_at_{{ step }},
+        lag(event_at, {{ step }}) over ({{ sequence }}) as before_at_{{ step }},
+        {%- endif %}
+        {%- endfor %}
+        user_event_number
+    from session_events
+),
+
 anchors as (
     select
         event_id as anchor_event_id,
         event_name as anchor_event,
         user_id,
-        session_id,
-        event_at as anchor_at,
-        {{ position }} as anchor_position,
+        {%- for step in range(1, max_steps + 1) %}
+        {%- for side in ['after', 'before'] %}
+        {%- if scope == 'session' %}
+        {{ side }}_event_{{ step }},
+        {%- else %}
+        case
+            when {{ side }}_at_{{ step }} between {{ window_start }} and {{ window_end }}
+                then {{ side }}_event_{{ step }}
+        end as {{ side }}_event_{{ step }},
+        {%- endif %}
+        {%- endfor %}
+        {%- endfor %}
         -- Users are counted on the path of their first occurrence of the anchor.
         row_number() over (
             partition by user_id, event_name
             order by user_event_number
         ) = 1 as is_first_anchor
-    from session_events
+    from neighbours
     where event_name in (
         {%- for anchor_event in anchor_events %}
         '{{ anchor_event }}'{{ ',' if not loop.last }}
@@ -47,52 +82,39 @@ steps as (
 ),
 
 directions as (
-    select
-        'after' as direction,
-        1 as step_sign
+    select 'after' as direction
     union all
-    select
-        'before' as direction,
-        -1 as step_sign
-),
-
-grid as (
-    select
-        anchors.anchor_event_id,
-        anchors.anchor_event,
-        anchors.user_id,
-        anchors.session_id,
-        anchors.anchor_at,
-        anchors.is_first_anchor,
-        directions.direction,
-        steps.step_number,
-        anchors.anchor_position + directions.step_sign * steps.step_number as target_position
-    from anchors
-    cross join directions
-    cross join steps
+    select 'before' as direction
 ),
 
 final as (
     select
-        grid.anchor_event_id,
-        grid.anchor_event,
-        grid.user_id,
-        grid.is_first_anchor,
-        grid.direction,
-        grid.step_number,
-        session_events.event_name
-    from grid
-    left join session_events
-        on grid.user_id = session_events.user_id
-        and grid.target_position = session_events.{{ position }}
-        {%- if scope == 'session' %}
-        and grid.session_id = session_events.session_id
-        {%- else %}
-        and session_events.event_at
-            >= {{ dbt.dateadd('minute', -window_minutes, 'grid.anchor_at') }}
-        and session_events.event_at
-            <= {{ dbt.dateadd('minute', window_minutes, 'grid.anchor_at') }}
-        {%- endif %}
+        anchors.anchor_event_id,
+        anchors.anchor_event,
+        anchors.user_id,
+        anchors.is_first_anchor,
+        directions.direction,
+        steps.step_number,
+        case
+            {%- for step in range(1, max_steps + 1) %}
+            when directions.direction = 'after' and steps.step_number = {{ step }}
+                then anchors.after_event_{{ step }}
+            when directions.direction = 'before' and steps.step_number = {{ step }}
+                then anchors.before_event_{{ step }}
+            {%- endfor %}
+        end as event_name,
+        case
+            when steps.step_number = 1 then anchors.anchor_event
+            {%- for step in range(2, max_steps + 1) %}
+            when directions.direction = 'after' and steps.step_number = {{ step }}
+                then anchors.after_event_{{ step - 1 }}
+            when directions.direction = 'before' and steps.step_number = {{ step }}
+                then anchors.before_event_{{ step - 1 }}
+            {%- endfor %}
+        end as previous_event_name
+    from anchors
+    cross join directions
+    cross join steps
 )
 
 select * from final

