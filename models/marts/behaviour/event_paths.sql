@@ -6,7 +6,6 @@
 -- step nearer the anchor): ranking and bucketing then work on a few hundred pairs instead of
 -- every walked row (a lag() window over every path for the previous node cost ~4x a scan of
 -- all events).
-{%- set top_events = var('path_top_events') %}
 
 with
 
@@ -47,18 +46,11 @@ bucketed as (
         pair_counts.anchor_event,
         pair_counts.direction,
         pair_counts.step_number,
-        case
-            when pair_counts.step_number = 1 then pair_counts.anchor_event
-            when pair_counts.previous_event_name is null then 'drop_off'
-            when previous_ranks.event_rank <= {{ top_events }}
-                then pair_counts.previous_event_name
-            else 'other'
-        end as from_event,
-        case
-            when pair_counts.event_name is null then 'drop_off'
-            when event_ranks.event_rank <= {{ top_events }} then pair_counts.event_name
-            else 'other'
-        end as to_event,
+        {{ path_from_node(
+            'pair_counts.step_number', 'pair_counts.anchor_event',
+            'pair_counts.previous_event_name', 'previous_ranks.event_rank'
+        ) }} as from_event,
+        {{ path_to_node('pair_counts.event_name', 'event_ranks.event_rank') }} as to_event,
         pair_counts.users,
         pair_counts.paths
     from pair_counts

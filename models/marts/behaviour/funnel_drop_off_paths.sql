@@ -3,7 +3,6 @@
 -- next path_max_steps user actions after their step-k event, within the attempt's window. Nodes as in event_paths: the
 -- top path_top_events events per (mode, funnel, step, path step), `other`, `drop_off`.
 {%- set max_steps = var('path_max_steps') %}
-{%- set top_events = var('path_top_events') %}
 
 with
 
@@ -143,18 +142,11 @@ bucketed as (
         pair_counts.dropped_after_step,
         funnels.event_name as dropped_after_event,
         pair_counts.step_number,
-        case
-            when pair_counts.step_number = 1 then funnels.event_name
-            when pair_counts.previous_event_name is null then 'drop_off'
-            when previous_ranks.event_rank <= {{ top_events }}
-                then pair_counts.previous_event_name
-            else 'other'
-        end as from_event,
-        case
-            when pair_counts.event_name is null then 'drop_off'
-            when event_ranks.event_rank <= {{ top_events }} then pair_counts.event_name
-            else 'other'
-        end as to_event,
+        {{ path_from_node(
+            'pair_counts.step_number', 'funnels.event_name',
+            'pair_counts.previous_event_name', 'previous_ranks.event_rank'
+        ) }} as from_event,
+        {{ path_to_node('pair_counts.event_name', 'event_ranks.event_rank') }} as to_event,
         pair_counts.attempts
     from pair_counts
     inner join funnels
