@@ -134,7 +134,6 @@ class Invocation:
     success: bool = False
     exception: BaseException | None = None
     error_messages: list[str] = field(default_factory=list)
-    result: Any = None
 
     def failure_description(self) -> str:
         text = f"dbt {' '.join(self.args)} failed"
@@ -173,7 +172,6 @@ def invoke(
             result = dbtRunner(manifest=manifest, callbacks=[callback]).invoke(list(full_args))
             invocation.success = result.success
             invocation.exception = result.exception
-            invocation.result = result.result
         except BaseException as error:  # reported by the step, never lost in the thread
             invocation.exception = error
         finally:
