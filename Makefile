@@ -72,10 +72,10 @@ bench: install
 	.venv/bin/python -m userops.bench --scales $(BENCH_SCALES) $(if $(BENCH_DBT_THREADS),--dbt-threads $(BENCH_DBT_THREADS)) \
 		--repeats $(BENCH_REPEATS) $(if $(filter 0,$(BENCH_RACE)),--no-race,--race-tools $(BENCH_RACE_TOOLS))
 
-# Telemetry off for every Dagster command run from here (the folder is gitignored).
-dagster-home:
-	@mkdir -p $(DAGSTER_HOME)
-	@test -f $(DAGSTER_HOME)/dagster.yaml || printf 'telemetry:\n  enabled: false\n' > $(DAGSTER_HOME)/dagster.yaml
+# The instance every Dagster command run from here uses (the folder is gitignored): telemetry
+# off, run history without an fsync per event (orchestration/instance.py).
+dagster-home: install
+	@.venv/bin/python -m orchestration.instance $(DAGSTER_HOME)
 
 # The manifest the code location loads its asset graph from (dbt parse, target/dagster).
 dagster-manifest: install

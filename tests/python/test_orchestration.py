@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 from conftest import SAMPLE_END_DATE
 
+from orchestration.instance import write_dagster_yaml
 from userops.generate import generate
 from userops.manifest import prepare_manifest
 
@@ -53,8 +54,8 @@ def location(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Location]:
         root / "landing", users=250, days=100, end_date=SAMPLE_END_DATE, seed=11, bad_row_share=0.01
     )
     dagster_home = root / "dagster_home"
-    dagster_home.mkdir()
-    (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    # The dagster.yaml `make dagster-home` writes (orchestration/instance.py).
+    write_dagster_yaml(dagster_home)
     patch = pytest.MonkeyPatch()
     for name, value in {
         "USEROPS_LANDING_DIR": root / "landing",
@@ -70,13 +71,14 @@ def location(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Location]:
     patch.undo()
 
 
-def execute(location: Location, job_name: str, **kwargs: Any) -> Any:
+def execute(location: Location, job_name: str, *, on_disk: bool = False, **kwargs: Any) -> Any:
+    """Run a job in process: on an ephemeral instance, or (on_disk) on the DAGSTER_HOME instance
+    `make demo` and the UI use, with its SQLite run history."""
     from dagster import DagsterInstance
 
     job = location.defs.resolve_job_def(job_name)
-    return job.execute_in_process(
-        instance=DagsterInstance.ephemeral(), raise_on_error=False, **kwargs
-    )
+    instance = DagsterInstance.get() if on_disk else DagsterInstance.ephemeral()
+    return job.execute_in_process(instance=instance, raise_on_error=False, **kwargs)
 
 
 def query(warehouse: Path, sql: str) -> list[tuple]:
@@ -94,7 +96,7 @@ def step_errors(result: Any) -> str:
 
 @pytest.fixture(scope="module")
 def full_run(location: Location) -> Any:
-    return execute(location, "userops_all", partition_key=PARTITION)
+    return execute(location, "userops_all", on_disk=True, partition_key=PARTITION)
 
 
 def test_definitions_expose_assets_checks_schedules_and_sensors(location: Location) -> None:
@@ -142,6 +144,27 @@ def test_definitions_expose_assets_checks_schedules_and_sensors(location: Locati
     # Marts after the last incremental model are unpartitioned (tables between two incremental
     # models, e.g. users, run in the partitioned step and are rebuilt in full there).
     assert graph.get(AssetKey(["daily_metrics"])).partitions_def is None
+
+
+def test_the_run_history_is_on_disk_in_the_unsynced_storage(full_run: Any) -> None:
+    from dagster import DagsterEventType, DagsterInstance
+
+    from orchestration.event_log_storage import UnsyncedSqliteEventLogStorage
+
+    instance = DagsterInstance.get()
+    storage = instance.event_log_storage
+    assert type(storage).__name__ == UnsyncedSqliteEventLogStorage.__name__
+    assert storage.synchronous == "off"
+    with storage.run_connection(full_run.run_id) as connection:
+        assert connection.exec_driver_sql("pragma synchronous").scalar() == 0
+    stored = [entry.dagster_event_type for entry in instance.all_logs(full_run.run_id)]
+    assert stored.count(DagsterEventType.ASSET_MATERIALIZATION) == len(
+        full_run.get_asset_materialization_events()
+    )
+    assert stored.count(DagsterEventType.ASSET_CHECK_EVALUATION) == len(
+        full_run.get_asset_check_evaluations()
+    )
+    assert instance.get_run_by_id(full_run.run_id).is_success
 
 
 def test_whole_graph_materializes(location: Location, full_run: Any) -> None:
