@@ -11,6 +11,7 @@ import sys
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from userops.paths import PROJECT_DIR, default_landing_dir, default_warehouse_path
 from userops.warehouse import WarehouseUnavailable
@@ -244,13 +245,12 @@ def _build(
     return 128 - result.returncode if result.returncode < 0 else result.returncode
 
 
-def landing_format_of(extra: list[str]) -> str:
-    """The landing format a dbt build with these arguments reads: `--vars` wins over
-    dbt_project.yml, as in dbt."""
+def dbt_vars_of(extra: list[str]) -> dict[str, Any]:
+    """The vars a dbt build with these arguments sets with `--vars` (they win over
+    dbt_project.yml, as in dbt; the last --vars given wins)."""
     import yaml
 
-    from userops.quality.settings import landing_format
-
+    found: dict[str, Any] = {}
     for index, arg in enumerate(extra):
         if arg.startswith("--vars="):
             text = arg.removeprefix("--vars=")
@@ -262,9 +262,18 @@ def landing_format_of(extra: list[str]) -> str:
             values = yaml.safe_load(text)
         except yaml.YAMLError:
             continue  # dbt reports a malformed --vars itself
-        if isinstance(values, dict) and "landing_format" in values:
-            return str(values["landing_format"])
-    return landing_format()
+        if isinstance(values, dict):
+            found = {str(name): value for name, value in values.items()}
+    return found
+
+
+def landing_format_of(extra: list[str]) -> str:
+    """The landing format a dbt build with these arguments reads: `--vars` wins over
+    dbt_project.yml, as in dbt."""
+    from userops.quality.settings import landing_format
+
+    values = dbt_vars_of(extra)
+    return str(values["landing_format"]) if "landing_format" in values else landing_format()
 
 
 def input_problem(landing_dir: Path, warehouse: Path, extra: list[str] | None = None) -> str | None:
@@ -331,11 +340,11 @@ def built_in_this_run(model: str, run_results: Path, since: float) -> bool:
     )
 
 
-def _print_landing(warehouse: Path) -> None:
+def _print_landing(warehouse: Path, extra: list[str]) -> None:
     from userops.summary import format_landing, read_landing
 
     try:
-        print("\n".join(["", *format_landing(read_landing(warehouse))]))
+        print("\n".join(["", *format_landing(read_landing(warehouse), dbt_vars_of(extra))]))
     except WarehouseUnavailable as error:  # the build's own outcome matters more
         print(f"(no landing report: {error})", file=sys.stderr)
 
@@ -360,7 +369,7 @@ def _checked_build(
     if report_landing and (
         code == 0 or built_in_this_run("landing_row_accounting", _run_results(extra), started)
     ):
-        _print_landing(warehouse)
+        _print_landing(warehouse, extra)
     return code
 
 

@@ -40,6 +40,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import yaml
 
+from userops.alerts import redacted_url
 from userops.delivery_ids import idempotency_key
 from userops.paths import PROJECT_DIR, default_warehouse_path
 from userops.quality.results import OPS_SCHEMA, utc_now
@@ -111,7 +112,9 @@ class Destination:
 
     @property
     def target(self) -> str:
-        return str(self.path) if self.kind == "file" else str(self.url)
+        """Where batches go, as ops.deliveries records it: a webhook by scheme and host only
+        (its URL carries the provider's token, which no table or log may show)."""
+        return str(self.path) if self.kind == "file" else redacted_url(str(self.url))
 
 
 def default_outbox_dir(warehouse_path: Path | None = None) -> Path:
@@ -178,7 +181,12 @@ def load_destinations(
                 notes.append(f"{destination_id}: not used, ${url_env} is not set")
                 continue
             if not str(url).startswith(("http://", "https://")):
-                raise ConfigError(f"destination {destination_id}: {url!r} is not an http(s) URL")
+                # Named by where it came from, never printed: the value is a secret.
+                source = f"${url_env}" if not entry.get("url") and url_env else "its url"
+                raise ConfigError(
+                    f"destination {destination_id}: {source} is not an http(s) URL"
+                    " (it does not start with http:// or https://)"
+                )
             destinations.append(Destination(**common, url=str(url), url_env=url_env))
         else:
             raise ConfigError(f"destination {destination_id}: kind must be file or webhook")
@@ -307,12 +315,12 @@ def send_to_webhook(
             reason = getattr(io_error, "reason", io_error)
             problem = f"{type(reason).__name__}: {reason}"
         if problem is None:
-            return SendResult(True, attempt, None, destination.url)
+            return SendResult(True, attempt, None, destination.target)
         error = problem
         if _is_permanent(status) or attempt == destination.max_attempts:
-            return SendResult(False, attempt, error, destination.url)
+            return SendResult(False, attempt, error, destination.target)
         sleep(destination.backoff_seconds * 2 ** (attempt - 1))
-    return SendResult(False, destination.max_attempts, error, destination.url)
+    return SendResult(False, destination.max_attempts, error, destination.target)
 
 
 # ----------------------------------------------------------------------------- the run

@@ -10,6 +10,7 @@ set, a build that stopped early) leaves its line out or says so; the summary nev
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -17,15 +18,15 @@ from typing import Any
 
 import duckdb
 
-from userops.quality.settings import dbt_var, mandatory_tables, reason_threshold
+from userops.quality.settings import dbt_vars, mandatory_tables, reason_threshold
 from userops.warehouse import connect_read_only, serving_database
 
 LAYERS = ("staging", "intermediate", "marts")
 TOP_REASONS = 3
 RISK_TIERS = ("high", "medium", "low")
 REASON_HINTS = {
-    "bad_timestamp": "timestamps before var min_valid_timestamp (dbt_project.yml: "
-    "{min_valid_timestamp}) or more than var max_future_days after the build",
+    "bad_timestamp": "timestamps before var min_valid_timestamp ({min_valid_timestamp})"
+    " or more than var max_future_days after the build",
     "duplicate": "the same key more than once",
     "missing_key": "no key",
     "missing_value": "a required value missing",
@@ -260,21 +261,33 @@ class LandingTable:
     def staged_share(self) -> float | None:
         return self.staged_rows / self.raw_rows if self.raw_rows else None
 
-    def over_threshold(self) -> list[tuple[str, float, str, float]]:
-        """(reason, share of raw rows, dq var, its max share) for each reason above its var."""
+    def over_threshold(
+        self, overrides: Mapping[str, Any] | None = None
+    ) -> list[tuple[str, float, str, float]]:
+        """(reason, share of raw rows, dq var, its max share) for each reason above its var,
+        then ("all reasons", ...) when the quarantined share is above dq_max_quarantined_share:
+        the two limits of the dbt quarantine gate (macros/landing/quarantine_gate.sql).
+        `overrides`: the build's --vars, over dbt_project.yml's, as dbt reads them."""
+        values = {**dbt_vars(), **(overrides or {})}
         found = []
+        if not self.raw_rows:
+            return found
         for reason, count in self.reasons:
-            var, limit = reason_threshold(reason)
-            share = count / self.raw_rows if self.raw_rows else 0.0
+            var, limit = reason_threshold(reason, values)
+            share = count / self.raw_rows
             if share > limit:
                 found.append((reason, share, var, limit))
+        total_limit = float(values["dq_max_quarantined_share"])
+        if self.quarantined_rows / self.raw_rows > total_limit:
+            share = self.quarantined_rows / self.raw_rows
+            found.append(("all reasons", share, "dq_max_quarantined_share", total_limit))
         return found
 
-    def is_flagged(self, mandatory: bool) -> bool:
-        """Flagged: a mandatory table without rows, or a reason above its dq_max_* share."""
+    def is_flagged(self, mandatory: bool, overrides: Mapping[str, Any] | None = None) -> bool:
+        """Flagged: a mandatory table without rows, or a share above a limit of the gate."""
         if not self.raw_rows:
             return mandatory
-        return bool(self.over_threshold())
+        return bool(self.over_threshold(overrides))
 
 
 def read_landing_tables(connection: duckdb.DuckDBPyConnection) -> list[LandingTable] | None:
@@ -416,14 +429,18 @@ def _reason_text(table: LandingTable) -> str:
     return f" - top reason{'s' if len(table.reasons) > 1 else ''}: {shown}"
 
 
-def format_landing(tables: list[LandingTable] | None) -> list[str]:
+def format_landing(
+    tables: list[LandingTable] | None, overrides: Mapping[str, Any] | None = None
+) -> list[str]:
+    """The landing lines; `overrides`: the --vars of the build they report on (the gate's
+    limits and the timestamp floor are judged and named with them)."""
     if tables is None:
         return ["Landing: no marts.landing_row_accounting in this warehouse"]
     mandatory = set(mandatory_tables())
     lines = ["What got in (marts.landing_row_accounting; reasons: marts.quarantined_rows)"]
     warnings = []
     for table in tables:
-        flagged = table.is_flagged(table.table_name in mandatory)
+        flagged = table.is_flagged(table.table_name in mandatory, overrides)
         marker = "!" if flagged else " "
         if not table.raw_rows:
             state = "mandatory, no rows" if table.table_name in mandatory else "optional, absent"
@@ -437,21 +454,30 @@ def format_landing(tables: list[LandingTable] | None) -> list[str]:
             f" {table.quarantined_rows:>10,} quarantined{_reason_text(table)}"
         )
         if flagged:
-            warnings.append(_warning(table))
+            warnings.append(_warning(table, overrides or {}))
     return lines + warnings
 
 
-def _warning(table: LandingTable) -> str:
+def _warning(table: LandingTable, overrides: Mapping[str, Any]) -> str:
     text = (
         f"! {table.table_name}: only {_percent(table.staged_share)} of {table.raw_rows:,} raw "
         "rows got in."
     )
-    over = table.over_threshold()
-    if over:  # flagged tables with rows have at least one
-        reason, share, var, limit = over[0]
-        hint = REASON_HINTS.get(reason, reason).format(
-            min_valid_timestamp=dbt_var("min_valid_timestamp")
+    over = table.over_threshold(overrides)
+    if over and over[0][0] == "all reasons":  # no reason alone is above its var
+        _, share, var, limit = over[0]
+        text += (
+            f" {_percent(share)} are quarantined for any reason, above {var} = {limit:g}."
+            " See marts.quarantined_rows for examples."
         )
+    elif over:  # flagged tables with rows have at least one
+        reason, share, var, limit = over[0]
+        floor = (
+            f"--vars: {overrides['min_valid_timestamp']}"
+            if "min_valid_timestamp" in overrides
+            else f"dbt_project.yml: {dbt_vars()['min_valid_timestamp']}"
+        )
+        hint = REASON_HINTS.get(reason, reason).format(min_valid_timestamp=floor)
         text += (
             f" {_percent(share)} are {reason} ({hint}), above {var} = {limit:g}."
             " See marts.quarantined_rows for examples"

@@ -208,3 +208,6 @@ def test_build_ends_with_what_got_in(tmp_path: Path, sample_landing: Path) -> No
         "service_tickets",
     }
     assert "old history needs a lower var min_valid_timestamp" in text
+    # The floor named is the one this build ran with, not dbt_project.yml's.
+    assert "var min_valid_timestamp (--vars: 2099-01-01)" in text
+    assert "dbt_project.yml: " not in text

@@ -307,3 +307,37 @@ def test_csv_landing_files_build(tmp_path: Path) -> None:
 def test_every_table_has_staged_rows(sample_build: Build, table: str) -> None:
     [(count,)] = query(sample_build, f"select count(*) from staging.stg_landing__{table}")
     assert count > 0
+
+
+def test_time_spine_covers_every_day_the_timestamp_floor_admits(tmp_path: Path) -> None:
+    """docs/landing_contract.md: a log older than the default floor sets min_valid_timestamp
+    lower. Its business days must have calendar rows (the metric marts' calendar is an inner
+    join to time_spine_daily), also where business_timezone is behind UTC: the spine starts the
+    day before the floor's date, or at time_spine_start if that is earlier."""
+    runs = {
+        "1985-06-01": {"min_valid_timestamp": "1985-06-01"},
+        "default": {},
+        "earlier spine": {"min_valid_timestamp": "1985-06-01", "time_spine_start": "1970-01-01"},
+    }
+    starts = {}
+    for name, dbt_vars in runs.items():
+        warehouse = tmp_path / name.replace(" ", "_") / "w.duckdb"
+        result = run_dbt(
+            ["run", "-s", "time_spine_daily"],
+            landing_dir=tmp_path / "landing",
+            warehouse_path=warehouse,
+            dbt_vars=dbt_vars,
+            capture=True,
+            target_path=tmp_path / "target",
+            log_path=tmp_path / "logs",
+        )
+        assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+        with duckdb.connect(str(warehouse), read_only=True) as connection:
+            starts[name] = str(
+                connection.execute("select min(date_day) from marts.time_spine_daily").fetchone()[0]
+            )
+    assert starts == {
+        "1985-06-01": "1985-05-31",
+        "default": "1989-12-31",
+        "earlier spine": "1970-01-01",
+    }

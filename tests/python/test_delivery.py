@@ -369,3 +369,37 @@ def test_the_dagster_asset_delivers_the_runs_business_day() -> None:
     assert run_partition_day({"dagster/partition": "2026-06-30"}) == DAY
     assert run_partition_day({"dagster/asset_partition_range_end": "2026-06-30"}) == DAY
     assert run_partition_day({}) is None
+
+
+def test_a_webhook_token_reaches_neither_the_ops_tables_nor_an_error(
+    tmp_path: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No secrets in logs (issue 14): a provider's webhook URL carries its token in the path or
+    query. ops.deliveries.target keeps scheme and host (what userops.alerts.redacted_url shows),
+    and a misconfigured URL is named by its variable, never printed, because the Dagster step
+    logs whatever delivery raises."""
+    warehouse = plan_warehouse(tmp_path / "w.duckdb", treatment=2, holdout=0)
+    secret_url = receiver.url.replace("/batches", "/send/pushtoken123?key=pushkey456")
+    report = deliver(warehouse, destinations=[webhook(secret_url)], sleep=lambda _: None)
+    assert report.sent_batches == 2 and len(receiver.kept) == 2  # it was sent to that URL
+    port = secret_url.split(":")[2].split("/")[0]
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        targets = connection.execute("select distinct target from ops.deliveries").fetchall()
+        logged = connection.execute(
+            "select string_agg(cast(d as varchar), '|') from ops.deliveries as d"
+        ).fetchone()[0]
+    assert targets == [(f"http://127.0.0.1:{port}/…",)]
+    for token in ("pushtoken123", "pushkey456"):
+        assert token not in logged and token not in "\n".join(report.lines()), token
+
+    destinations = tmp_path / "destinations.yml"
+    destinations.write_text(
+        "destinations:\n  - {id: push_provider, kind: webhook, url_env: USEROPS_PUSH_WEBHOOK_URL}\n"
+    )
+    monkeypatch.setenv("USEROPS_PUSH_WEBHOOK_URL", "hooks.example.com/send/pushtoken123?k=x")
+    with pytest.raises(delivery.ConfigError) as raised:
+        load_destinations(destinations, outbox_dir=tmp_path)
+    assert str(raised.value) == (
+        "destination push_provider: $USEROPS_PUSH_WEBHOOK_URL is not an http(s) URL"
+        " (it does not start with http:// or https://)"
+    )

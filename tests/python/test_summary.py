@@ -265,3 +265,52 @@ def test_layer_counts_are_still_listed(scored_warehouse: Path) -> None:
     assert f"  {'users':<40} {users:>12,}" in format_summary(summary, scored_warehouse)
     assert summary.headline.metric_date is not None
     assert isinstance(summary.headline.metric_date, date)
+
+
+def test_flags_judge_by_the_vars_the_build_ran_with() -> None:
+    """The quarantine gate reads the build's --vars; so does the end of `userops build`. The
+    online-retail build (docs/landing_contract.md) raises dq_max_null_required_share and
+    dq_max_quarantined_share to 0.15: its 14.3 % missing_key passes the gate, and the landing
+    lines must not call it "above dq_max_null_required_share = 0.05". Like the gate, a total
+    above dq_max_quarantined_share is flagged when no reason alone is above its var."""
+    orders = LandingTable(
+        "orders", 25_943, 22_190, 3_753, [("missing_key", 3_722), ("duplicate", 31)]
+    )
+    assert orders.over_threshold() == [
+        ("missing_key", 3_722 / 25_943, "dq_max_null_required_share", 0.05),
+        ("all reasons", 3_753 / 25_943, "dq_max_quarantined_share", 0.1),
+    ]
+    raised = {"dq_max_null_required_share": 0.15, "dq_max_quarantined_share": 0.15}
+    assert orders.over_threshold(raised) == []
+    assert not [line for line in format_landing([orders], raised) if line.startswith("!")]
+    assert format_landing([orders])[-1].startswith(
+        "! orders: only 85.5 % of 25,943 raw rows got in. 14.3 % are missing_key (no key),"
+        " above dq_max_null_required_share = 0.05."
+    )
+
+    # Four reasons of 3 % each: none above its 5 %, 12 % in all above 10 %.
+    spread = LandingTable(
+        "orders", 100, 88, 12,
+        [("bad_timestamp", 3), ("duplicate", 3), ("missing_key", 3), ("negative_amount", 3)],
+    )  # fmt: skip
+    assert spread.over_threshold() == [("all reasons", 0.12, "dq_max_quarantined_share", 0.1)]
+    assert format_landing([spread])[-1] == (
+        "! orders: only 88.0 % of 100 raw rows got in. 12.0 % are quarantined for any reason,"
+        " above dq_max_quarantined_share = 0.1. See marts.quarantined_rows for examples."
+    )
+
+    # The floor named is the one the build used.
+    old = LandingTable("orders", 10, 0, 10, [("bad_timestamp", 10)])
+    assert "var min_valid_timestamp (dbt_project.yml: 1990-01-01)" in format_landing([old])[-1]
+    strict = format_landing([old], {"min_valid_timestamp": "2000-01-01"})[-1]
+    assert "var min_valid_timestamp (--vars: 2000-01-01)" in strict
+
+
+def test_the_end_of_a_build_reads_its_vars() -> None:
+    extra = ["--select", "x", "--vars", "{dq_max_quarantined_share: 0.15, landing_format: csv}"]
+    assert cli.dbt_vars_of(extra) == {"dq_max_quarantined_share": 0.15, "landing_format": "csv"}
+    assert cli.dbt_vars_of(["--vars={min_valid_timestamp: '1980-01-01'}"]) == {
+        "min_valid_timestamp": "1980-01-01"
+    }
+    assert cli.dbt_vars_of(["--vars", "{not yaml"]) == {} == cli.dbt_vars_of([])
+    assert cli.landing_format_of(extra) == "csv"

@@ -7,6 +7,7 @@ is defined once.
 from __future__ import annotations
 
 import csv
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -75,20 +76,23 @@ def landing_glob(landing_dir: Path, table: str, file_format: str | None = None) 
     return f"{Path(landing_dir)}/{table}/*/*.{file_format or landing_format()}"
 
 
-def reason_threshold_vars() -> dict[str, str]:
+def reason_threshold_vars(values: Mapping[str, Any] | None = None) -> dict[str, str]:
     """Which dq_* var bounds the share of a landing table's rows quarantined for each reason
     (var dq_reason_max_share_vars): the grouping the landing suites grade with (required values,
-    ids, values in range), which the dbt quarantine gate reads too."""
-    return {str(reason): str(name) for reason, name in dbt_var("dq_reason_max_share_vars").items()}
+    ids, values in range), which the dbt quarantine gate reads too. `values`: the vars to read
+    (dbt_project.yml's when None; a build's --vars merged over them)."""
+    values = dbt_vars() if values is None else values
+    return {str(reason): str(name) for reason, name in values["dq_reason_max_share_vars"].items()}
 
 
-def reason_threshold(reason: str) -> tuple[str, float]:
+def reason_threshold(reason: str, values: Mapping[str, Any] | None = None) -> tuple[str, float]:
     """(dbt var, max share) for a quarantine reason; unknown reasons take the strictest var."""
-    names = reason_threshold_vars()
+    values = dbt_vars() if values is None else values
+    names = reason_threshold_vars(values)
     name = names.get(reason)
     if name is None:
-        name = min(set(names.values()), key=lambda var: float(dbt_var(var)))
-    return name, float(dbt_var(name))
+        name = min(set(names.values()), key=lambda var: float(values[var]))
+    return name, float(values[name])
 
 
 def mandatory_tables() -> list[str]:
