@@ -75,9 +75,11 @@ final as (
         actual.converting_sessions
     from expected
     full outer join actual
-        on expected.user_id = actual.user_id
-        and expected.is_derived_session = actual.is_derived_session
-    where expected.user_id is null
+        on
+            expected.user_id = actual.user_id
+            and expected.is_derived_session = actual.is_derived_session
+    where
+        expected.user_id is null
         or actual.user_id is null
         or expected.event_count <> actual.event_count
         or expected.first_at <> actual.first_at
