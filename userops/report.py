@@ -97,6 +97,14 @@ def _label(names: dict[str, tuple[str, str]], code: str) -> str:
     return f"{zh} {en}"
 
 
+def _seed_names(marts: Marts, seed: str, key: str, zh: str, en: str) -> dict[str, str]:
+    """key -> "Chinese English" from a config seed (the key itself when the seed is absent)."""
+    if not marts.has(f"config.{seed}"):
+        return {}
+    frame = marts.frame(f"select distinct {key} as code, {zh} as zh, {en} as en from config.{seed}")
+    return {str(row.code): f"{row.zh} {row.en}" for row in frame.itertuples()}
+
+
 def _missing(key: str, zh: str, en: str, *tables: str) -> Chart:
     return Chart(key, zh, en, empty_reason=f"not built: {', '.join(tables)}")
 
@@ -464,13 +472,14 @@ def funnel_chart(marts: Marts) -> Chart:
     )
     if frame.empty:
         return Chart("funnels", zh, en, empty_reason="no closed funnel entries (no events?)")
+    names = _seed_names(marts, "funnels", "funnel_code", "funnel_name_zh", "funnel_name_en")
     figure = go.Figure()
     for funnel, part in frame.groupby("funnel_code"):
         figure.add_trace(
             go.Funnel(
                 y=[f"{row.step_number}. {row.event_name}" for row in part.itertuples()],
                 x=list(part.users),
-                name=str(funnel),
+                name=names.get(str(funnel), str(funnel)),
                 textinfo="value+percent initial",
                 customdata=part.median_minutes,
                 hovertemplate="%{y}: %{x} users<br>median of daily median minutes to convert "
@@ -654,7 +663,12 @@ def audience_chart(marts: Marts) -> Chart:
     )
     if frame.empty:
         return Chart("audiences", zh, en, empty_reason="no audience with a closed window")
-    labels = [f"{row.audience_id} · {row.outcome}" for row in frame.itertuples()]
+    # audiences.csv names an audience in Chinese (audience_name); its id is the English label.
+    names = _seed_names(marts, "audiences", "audience_id", "audience_name", "audience_id")
+    labels = [
+        f"{names.get(row.audience_id, row.audience_id)} · {row.outcome}"
+        for row in frame.itertuples()
+    ]
     figure = go.Figure(
         go.Scatter(
             x=frame.absolute_lift,

@@ -3,11 +3,18 @@ generator's behaviour makes the paths non-trivial (several branches, other and d
 
 from __future__ import annotations
 
+import shutil
+from datetime import timedelta
 from pathlib import Path
 
 import duckdb
 import pytest
 from conftest import Build
+
+from userops.dbt import run_dbt
+
+# dbt_project.yml session_inactivity_minutes: a longer gap starts a new derived session.
+GAP = timedelta(minutes=30)
 
 
 @pytest.fixture(scope="module")
@@ -111,3 +118,69 @@ def test_excluded_attempts_are_not_drop_offs(warehouse: Path) -> None:
     )
     assert excluded > 0
     assert dropped == attempts - excluded - reached_2
+
+
+def _strip_session_ids(source: Path, target: Path) -> None:
+    """A copy of the landing where half of the users (by a hash of user_id) send their events
+    without a session_id; every other table as it is."""
+    for table in source.iterdir():
+        if table.name != "events":
+            shutil.copytree(table, target / table.name)
+    with duckdb.connect() as connection:
+        for file in sorted(source.glob("events/*/*.parquet")):
+            out = target / file.relative_to(source)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            connection.execute(
+                f"""
+                copy (
+                    select * replace (
+                        case when hash(user_id) % 2 = 0 then null else session_id end
+                            as session_id
+                    )
+                    from read_parquet('{file}', hive_partitioning = false)
+                ) to '{out}' (format parquet)
+                """
+            )
+
+
+def test_events_without_session_ids_are_split_by_the_inactivity_gap(
+    sample_landing: Path, tmp_path: Path
+) -> None:
+    """The generator always sends a session_id, so the gap rule never runs on the sample. With
+    the ids removed for half of the users, those users' sessions are exactly their actions split
+    where more than session_inactivity_minutes (30) pass between two of them, recounted here in
+    Python from the staged events, and the sessions data test (assert_sessions_add_up_to_user_
+    actions) passes with sent and derived sessions side by side."""
+    landing = tmp_path / "landing"
+    _strip_session_ids(sample_landing, landing)
+    warehouse = tmp_path / "warehouse.duckdb"
+    result = run_dbt(
+        ["build", "--select", "+sessions", "--indirect-selection", "cautious"],
+        landing_dir=landing,
+        warehouse_path=warehouse,
+        capture=True,
+        target_path=tmp_path / "target",
+    )
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert "assert_sessions_add_up_to_user_actions" in result.stdout
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        actions = connection.execute(
+            "select user_id, event_at from staging.stg_landing__events"
+            " where is_active_event and session_id is null order by user_id, event_at, event_id"
+        ).fetchall()
+        derived = connection.execute(
+            "select user_id, event_count from marts.sessions where is_derived_session"
+            " order by user_id, started_at"
+        ).fetchall()
+        [(sent,)] = connection.execute(
+            "select count(*) from marts.sessions where not is_derived_session"
+        ).fetchall()
+    expected: list[tuple[str, int]] = []
+    previous: tuple[str, object] | None = None
+    for user_id, event_at in actions:
+        if previous is None or previous[0] != user_id or event_at - previous[1] > GAP:
+            expected.append((user_id, 0))
+        expected[-1] = (user_id, expected[-1][1] + 1)
+        previous = (user_id, event_at)
+    assert derived == expected
+    assert len(derived) > 1000 and sent > 1000

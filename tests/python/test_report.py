@@ -12,8 +12,10 @@ from conftest import Build
 from userops.report import (
     CHARTS,
     Marts,
+    audience_chart,
     dau_waterfall_chart,
     default_report_path,
+    funnel_chart,
     north_star_chart,
     quality_chart,
     write_report,
@@ -39,6 +41,40 @@ def test_a_warehouse_without_marts_gives_explained_empty_panels(tmp_path: Path) 
     assert all(reason.startswith("not built: ") for reason in report.empty.values())
     page = report.path.read_text()
     assert page.count('class="empty"') == len(CHARTS)
+
+
+def test_funnels_and_audiences_are_named_from_their_seeds(tmp_path: Path) -> None:
+    """The funnel and audience panels label their traces with the seeds' names (funnels.csv
+    funnel_name_zh / funnel_name_en, audiences.csv audience_name), not the bare codes."""
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as connection:
+        connection.execute(
+            """
+            create schema config;
+            create schema marts;
+            create table config.funnels as
+                select * from (values
+                    ('purchase', '购买漏斗', 'Purchase funnel', 1, 'view_item'),
+                    ('purchase', '购买漏斗', 'Purchase funnel', 2, 'purchase')
+                ) as t(funnel_code, funnel_name_zh, funnel_name_en, step_number, event_name);
+            create table marts.funnel_conversions as
+                select * from (values
+                    ('purchase', 1, 'view_item', 10, 0.0, false),
+                    ('purchase', 2, 'purchase', 4, 30.0, false)
+                ) as t(funnel_code, step_number, event_name, users, median_minutes_to_convert,
+                    is_provisional);
+            create table config.audiences as
+                select 'new_users' as audience_id, '新用户激活' as audience_name;
+            create table marts.audience_outcomes as
+                select 'new_users' as audience_id, 'conversion' as outcome,
+                    date '2026-06-01' as audience_date, 0.05 as absolute_lift,
+                    0.01 as lift_ci_lower, 0.09 as lift_ci_upper, true as is_window_complete;
+            """
+        )
+        marts = Marts(connection)
+        funnels = funnel_chart(marts).figure.data
+        audiences = audience_chart(marts).figure.data
+    assert [trace.name for trace in funnels] == ["购买漏斗 Purchase funnel"]
+    assert list(audiences[0].y) == ["新用户激活 new_users · conversion"]
 
 
 def test_charts_draw_the_marts_values(sample_build: Build, tmp_path: Path) -> None:
