@@ -1,4 +1,4 @@
-"""Dagster's SQLite event log, written without an fsync per event.
+"""Dagster's SQLite event log, written without an fsync per event, over kept-open connections.
 
 A run of the full job writes ~2,500 events (684 planned checks, their evaluations and outputs, 108
 materializations). Dagster's SQLite storage opens a connection per event, commits, and closes it;
@@ -13,8 +13,9 @@ That is the right trade for the project-local instance `make dagster` and `make 
 `synchronous: full` in dagster.yaml restores Dagster's default, and a production deployment
 uses Postgres storage anyway.
 
-Connections still open and close per event, as Dagster's own storage does: the close is what
-checkpoints the log into the run's `.db` file, and the UI's live run view watches that file.
+Dagster's storage also opens, commits and closes a connection for every write (three for a check
+event): 6.0 ms per planned check event with `off`; a connection kept open per shard takes it to
+2.3 ms (a run of the full job stores ~2,500 events).
 """
 
 from __future__ import annotations
@@ -25,15 +26,19 @@ from contextlib import contextmanager
 from typing import Any
 
 from dagster import Enum, EnumValue, Field, StringSource
-from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
+    INDEX_SHARD_NAME,
+    SqliteEventLogStorage,
+)
 from dagster._core.storage.sql import create_engine
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
 from dagster._serdes import ConfigurableClassData
 from sqlalchemy import event
-from sqlalchemy.engine import Connection
-from sqlalchemy.pool import NullPool
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import StaticPool
 
 SYNCHRONOUS_MODES = ("off", "normal", "full")
+MAX_OPEN_SHARDS = 4
 
 
 def default_base_dir() -> str:
@@ -45,7 +50,8 @@ def default_base_dir() -> str:
 
 
 class UnsyncedSqliteEventLogStorage(SqliteEventLogStorage):
-    """SqliteEventLogStorage with `pragma synchronous` set on every connection (default `off`).
+    """SqliteEventLogStorage with `pragma synchronous` (default `off`) and one kept-open
+    connection per shard (the index and the MAX_OPEN_SHARDS most recent runs).
 
     dagster.yaml:
 
@@ -66,6 +72,7 @@ class UnsyncedSqliteEventLogStorage(SqliteEventLogStorage):
         if synchronous not in SYNCHRONOUS_MODES:
             raise ValueError(f"synchronous must be one of {SYNCHRONOUS_MODES}, not {synchronous!r}")
         self._synchronous = synchronous
+        self._engines: dict[str, Engine] = {}
         super().__init__(base_dir, inst_data=inst_data)
 
     @classmethod
@@ -93,22 +100,57 @@ class UnsyncedSqliteEventLogStorage(SqliteEventLogStorage):
     def synchronous(self) -> str:
         return self._synchronous
 
-    # Same as SqliteEventLogStorage._connect (dagster 1.13), plus the pragma on connect.
+    # SqliteEventLogStorage._connect (dagster 1.13) with a kept-open connection per shard and
+    # the pragma on connect. After a write to a run's shard the log is checkpointed into its .db
+    # file, which is what the UI's live run view watches (Dagster's own storage got that from
+    # closing the connection, which checkpoints when it is the last one).
     @contextmanager
     def _connect(self, shard: str) -> Iterator[Connection]:
         with self._db_lock:
-            engine = create_engine(
-                self.conn_string_for_shard(shard),
-                poolclass=NullPool,
-                connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS},
-            )
-            event.listen(engine, "connect", self._set_pragmas)
+            engine = self._engine(shard)
             if shard not in self._initialized_dbs:
                 self._initdb(engine)
                 self._initialized_dbs.add(shard)
-            with engine.connect() as conn, conn.begin():
-                yield conn
-            engine.dispose()
+            with engine.connect() as conn:
+                with conn.begin():
+                    yield conn
+                if shard != INDEX_SHARD_NAME:
+                    conn.exec_driver_sql("pragma wal_checkpoint(passive)")
+
+    def _engine(self, shard: str) -> Engine:
+        """The shard's engine (one connection), kept for the most recent MAX_OPEN_SHARDS runs:
+        a long-lived UI process reads many runs and must not keep a file open for each."""
+        engines = self._engines
+        engine = engines.pop(shard, None)
+        if engine is None:
+            engine = create_engine(
+                self.conn_string_for_shard(shard),
+                poolclass=StaticPool,
+                # One connection, used under self._db_lock by whichever thread holds it.
+                connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False},
+            )
+            event.listen(engine, "connect", self._set_pragmas)
+        engines[shard] = engine  # most recent last
+        run_shards = [name for name in engines if name != INDEX_SHARD_NAME]
+        for name in run_shards[:-MAX_OPEN_SHARDS]:
+            engines.pop(name).dispose()
+        return engine
+
+    def _dispose_engines(self) -> None:
+        with self._db_lock:
+            while self._engines:
+                self._engines.popitem()[1].dispose()
+
+    def open_shards(self) -> list[str]:
+        return list(self._engines)
+
+    def wipe(self) -> None:
+        self._dispose_engines()  # the files are deleted: no connection may keep them open
+        super().wipe()
+
+    def dispose(self) -> None:
+        self._dispose_engines()
+        super().dispose()
 
     def _set_pragmas(self, dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.execute(f"pragma synchronous={self._synchronous}")

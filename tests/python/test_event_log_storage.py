@@ -88,3 +88,36 @@ def test_a_watcher_sees_each_event_as_it_is_stored(home: Path) -> None:
     finally:
         instance.event_log_storage.end_watch("run-3", callback)
         instance.event_log_storage.dispose()
+
+
+def test_threads_share_a_runs_connection_and_another_process_reads_every_event(
+    home: Path,
+) -> None:
+    instance = DagsterInstance.get()
+
+    def store(prefix: str) -> None:
+        for number in range(40):
+            instance.report_dagster_event(planned(f"{prefix}{number}"), "run-4")
+
+    threads = [threading.Thread(target=store, args=(prefix,)) for prefix in "ab"]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # A second instance on the same files, as the UI process is, while the first keeps its
+    # connections open.
+    reader = DagsterInstance.get()
+    assert reader.event_log_storage is not instance.event_log_storage
+    assert len(reader.get_records_for_run("run-4", limit=1000).records) == 80
+    instance.event_log_storage.dispose()
+
+
+def test_only_the_most_recent_runs_keep_a_connection(home: Path) -> None:
+    instance = DagsterInstance.get()
+    storage = instance.event_log_storage
+    for number in range(7):
+        instance.report_dagster_event(planned("users"), f"run-{number}")
+    assert sorted(storage.open_shards()) == ["index", "run-3", "run-4", "run-5", "run-6"]
+    storage.wipe()  # deletes the run files: their connections are closed first
+    assert storage.open_shards() == ["index"]
+    assert not list((home / "history" / "runs").glob("run-*.db"))
