@@ -130,7 +130,20 @@ def dagster_events(
     """dbt's structured events as the Dagster events dagster-dbt makes of them (outputs for
     models, seeds and snapshots; asset check results for tests)."""
     manifest = load_manifest()
+    unknown: list[str] = []
     for raw_event in raw_events:
+        unique_id = (raw_event.get("data", {}).get("node_info") or {}).get("unique_id")
+        if unique_id and unique_id not in manifest["nodes"] and unique_id not in unknown:
+            # dbt parses the project as it is now; the code location loaded its manifest
+            # earlier. A node added since then runs in dbt but has no asset or check here.
+            unknown.append(unique_id)
+            context.log.warning(
+                f"dbt ran {unique_id}, which the code location's manifest does not have: it "
+                "was added after the code location loaded. Reload the code location "
+                "(`make dagster-manifest`, then Reload in the UI) to see it in Dagster."
+            )
+        if unique_id in unknown:
+            continue
         event = DbtCoreCliEventMessage(raw_event=raw_event, event_history_metadata={})
         yield from event.to_default_asset_events(
             manifest=manifest,
@@ -190,10 +203,17 @@ def run_in_block(context: AssetExecutionContext, warehouse: Warehouse, block: st
         build = dbt_blocks.start_block(
             key, ops, args, target, manifest_path(), NODE_NAMES, DEFINITIONS, load_manifest()
         )
-        for event in dagster_events(context, build.events_for(op)):
-            if isinstance(event, AssetCheckResult | AssetCheckEvaluation):
-                checks.append(event)
-            yield event
+        try:
+            for event in dagster_events(context, build.events_for(op)):
+                if isinstance(event, AssetCheckResult | AssetCheckEvaluation):
+                    checks.append(event)
+                yield event
+        except BaseException:
+            # dbt must not go on writing the warehouse in the background (or hold it open
+            # while the failure is reported, or die with the process at exit).
+            build.drain()
+            dbt_blocks.finish_block(key)
+            raise
         failed = build.failed.get(op, [])
     # dbt has exited (the block's first step ran it to its end) and closed the warehouse.
     write_quality_results(warehouse.warehouse_path(), check_rows(context.run.run_id, checks))
@@ -231,10 +251,15 @@ def run_own_build(
     checks = []
     with scoped_environ(env):
         invocation, raw_events = dbt_runner.invoke([*args, *selection], target, manifest_path())
-        for event in dagster_events(context, raw_events):
-            if isinstance(event, AssetCheckResult | AssetCheckEvaluation):
-                checks.append(event)
-            yield event
+        try:
+            for event in dagster_events(context, raw_events):
+                if isinstance(event, AssetCheckResult | AssetCheckEvaluation):
+                    checks.append(event)
+                yield event
+        except BaseException:
+            for _ in raw_events:  # let dbt finish and release the warehouse first
+                pass
+            raise
     # After dbt has closed the warehouse (its last connection closes the file).
     write_quality_results(warehouse.warehouse_path(), check_rows(context.run.run_id, checks))
     if not invocation.success:

@@ -191,6 +191,11 @@ class BlockBuild:
                 self.failed.setdefault(owner, []).append(unique_id)
         return event
 
+    def drain(self) -> None:
+        """Pull dbt's stream to its end (dbt has exited and released the warehouse)."""
+        while not self.exhausted and self._pull() is not None:
+            pass
+
     def events_for(self, op: str) -> Iterator[dict[str, Any]]:
         """`op`'s node events as they come, pulling dbt's stream until dbt exits; other steps'
         events are kept for them."""
