@@ -463,3 +463,21 @@ def test_injected_rows_explain_a_warning_only_when_counts_and_rules_match(
             "insert into marts.quarantined_rows values ('orders', 'duplicate')"
         ).fetchall()
     assert not verdict(["order_id_unique"], run="r5")
+
+
+def test_rules_read_only_their_columns_and_table_rules_read_all() -> None:
+    from userops.quality.landing import derived, landing_rules, source_column
+    from userops.quality.validate import Rule, columns_needed
+
+    present = {"event_id", "user_id", "event_time", "event_name", "properties", "page"}
+    needed = columns_needed(landing_rules("events", present), sorted(present | derived(present)))
+    # The range rule reads event_time_out_of_range, which prepare_rows derives from event_time.
+    assert "event_time_out_of_range" in needed
+    assert {source_column(column) for column in needed} == {
+        "event_id",
+        "user_id",
+        "event_time",
+        "event_name",
+    }
+    whole = Rule("cols", "expect_table_columns_to_match_set", {"column_set": ["a"]}, "", None)
+    assert columns_needed([whole], ["a", "b"]) is None

@@ -14,6 +14,7 @@ staging will see. Grading (error blocks the dbt models downstream, warn does not
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,7 +29,8 @@ from userops.quality.settings import (
     landing_glob,
     required_columns,
 )
-from userops.quality.validate import CheckOutcome, Rule, run_rules
+from userops.quality.validate import CheckOutcome, Rule, columns_needed, run_rules
+from userops.sql import sql_identifier
 
 LANDING_TABLES = ("users", "events", "orders", "order_items", "marketing_spend")
 KEYS = {
@@ -68,8 +70,13 @@ def _read_function() -> str:
     return "read_csv" if landing_format() == "csv" else "read_parquet"
 
 
-def read_landing(landing_dir: Path, table: str) -> LandingFiles | None:
-    """The table's files, or None when it has none (optional tables may be absent)."""
+def read_landing(
+    landing_dir: Path,
+    table: str,
+    columns_for: Callable[[set[str]], Sequence[str] | None] | None = None,
+) -> LandingFiles | None:
+    """The table's files, or None when it has none (optional tables may be absent).
+    `columns_for(present columns)` names the columns to read (None: all of them)."""
     pattern = landing_glob(landing_dir, table)
     with duckdb.connect() as connection:
         files = [
@@ -79,11 +86,13 @@ def read_landing(landing_dir: Path, table: str) -> LandingFiles | None:
             return None
         required = required_columns(table)
         file_rows = []
+        present_columns: set[str] = set()
         for file in sorted(files):
             described = connection.execute(
                 f"describe select * from {_read_function()}(?)", [file]
             ).fetchall()
             present = {str(row[0]).lower() for row in described}
+            present_columns |= present
             missing = [column for column in required if column not in present]
             file_rows.append(
                 {
@@ -95,10 +104,12 @@ def read_landing(landing_dir: Path, table: str) -> LandingFiles | None:
                     ),
                 }
             )
-        rows = connection.execute(
-            f"select * from {_read_function()}(?, union_by_name = true, filename = true)",
-            [pattern],
-        ).df()
+        wanted = columns_for(present_columns) if columns_for else None
+        projection = (
+            ", ".join(sql_identifier(column) for column in [*wanted, "filename"]) if wanted else "*"
+        )
+        reader = f"{_read_function()}(?, union_by_name = true, filename = true)"
+        rows = connection.execute(f"select {projection} from {reader}", [pattern]).df()
     rows.columns = [str(column).lower() for column in rows.columns]
     return LandingFiles(table, rows, pd.DataFrame(file_rows))
 
@@ -125,6 +136,22 @@ def prepare_rows(table: str, rows: pd.DataFrame) -> pd.DataFrame:
         # events suite's 20 s on the demo's 1.7 M events); a null check is vectorised.
         rows[f"{column}_out_of_range"] = utc.where((utc < earliest) | (utc > latest))
     return rows
+
+
+DERIVED_SUFFIXES = ("_normalised", "_number", "_out_of_range")
+
+
+def derived(columns: set[str]) -> set[str]:
+    """The helper columns prepare_rows may add to these raw columns."""
+    return {f"{column}{suffix}" for column in columns for suffix in DERIVED_SUFFIXES}
+
+
+def source_column(column: str) -> str:
+    """The raw column a prepare_rows helper column is computed from (itself if raw)."""
+    for suffix in DERIVED_SUFFIXES:
+        if column.endswith(suffix):
+            return column.removesuffix(suffix)
+    return column
 
 
 def timestamp_bounds(now: datetime | None = None) -> tuple[datetime, datetime]:
@@ -280,7 +307,15 @@ SCHEMA_RULE = Rule(
 
 def check_landing_table(landing_dir: Path, table: str) -> list[CheckOutcome] | None:
     """Every rule's outcome for one landing table; None when the table has no files."""
-    landing = read_landing(landing_dir, table)
+
+    def columns_for(present: set[str]) -> list[str] | None:
+        # The rules' columns, and the raw columns prepare_rows derives theirs from.
+        needed = columns_needed(landing_rules(table, present), sorted(present | derived(present)))
+        if needed is None:
+            return None
+        return sorted({source_column(column) for column in needed} & present)
+
+    landing = read_landing(landing_dir, table, columns_for)
     if landing is None:
         return None
     suite = f"landing_{table}"

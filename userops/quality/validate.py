@@ -81,6 +81,22 @@ def _describe(rule: Rule, success: bool, result: dict[str, Any]) -> tuple[float 
     return number, f"{rule.description}: {state}{suffix}"
 
 
+COLUMN_KWARGS = ("column", "column_A", "column_B", "column_list")
+
+
+def columns_needed(rules: Sequence[Rule], columns: Sequence[str]) -> list[str] | None:
+    """Which of `columns` the rules read, in their order; None when a rule looks at the table's
+    columns as a whole (then every column is needed)."""
+    needed: set[str] = set()
+    for rule in rules:
+        if rule.expectation_type.startswith("expect_table_column"):
+            return None
+        for key in COLUMN_KWARGS:
+            value = rule.kwargs.get(key)
+            needed.update([value] if isinstance(value, str) else value or [])
+    return [column for column in columns if column in needed] or None
+
+
 def run_rules(suite: str, frame: pd.DataFrame, rules: Sequence[Rule]) -> list[CheckOutcome]:
     """Validate `frame` against `rules` in one GX suite; one outcome per rule."""
     if not rules:
@@ -92,6 +108,7 @@ def run_rules(suite: str, frame: pd.DataFrame, rules: Sequence[Rule]) -> list[Ch
         InMemoryStoreBackendDefaults,
         ProgressBarsConfig,
     )
+    from great_expectations.execution_engine import pandas_execution_engine
 
     # In-memory stores and no progress bars: results go to Dagster and the warehouse, not disk.
     config = DataContextConfig(
@@ -108,6 +125,13 @@ def run_rules(suite: str, frame: pd.DataFrame, rules: Sequence[Rule]) -> list[Ch
     expectations = gx.ExpectationSuite(name=suite)
     for rule in rules:
         expectations.add_expectation(_expectation(rule))
+    # GX fingerprints every batch under 1 GB by hashing all of it (pandas_data_fingerprint, for
+    # stored results this project does not keep): 2.5 s of the events landing suite's 5.5 s on
+    # the demo's 1.7 M events. The rules' columns alone also make its row selections cheaper.
+    pandas_execution_engine.HASH_THRESHOLD = 0
+    columns = columns_needed(rules, list(frame.columns))
+    if columns is not None:
+        frame = frame[columns]
     batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
     validation = batch.validate(expectations, result_format="SUMMARY")
     by_rule = {result.expectation_config.meta["rule"]: result for result in validation.results}
