@@ -48,7 +48,6 @@ install: .venv/.synced
 # quality checks, churn model), publish the marts to the read-only serving copy, summarise.
 demo: install dagster-home
 	.venv/bin/userops generate $(if $(DEMO_INCIDENT),--incident $(DEMO_INCIDENT)) $(DEMO_ARGS)
-	.venv/bin/python -m userops.manifest
 	.venv/bin/python -m orchestration.materialize --full-refresh
 	.venv/bin/userops publish
 	.venv/bin/userops summary

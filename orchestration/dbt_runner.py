@@ -14,9 +14,11 @@ so materializations, asset checks and their metadata are what dagster-dbt would 
 
 The window still comes in environment variables, and dbt renders some of what reads it when
 it parses (the incremental models' delete pre-hooks are config, rendered into the manifest): so
-the manifest is cached per environment, window included. A run parses at most twice (its
-unwindowed and its windowed steps), each time starting from a copy of the code location's
-partial parse, so a windowed parse re-reads only the files that read the window. Steps run one
+the manifest is cached per environment, window included. A run parses once per environment
+(its steps, and the freshness check, share the run's window), starting from a copy of the code
+location's partial parse, so a windowed parse re-reads only the files that read the window;
+`orchestration.materialize` parses the code location with the run's environment first, so its
+run parses nothing. Steps run one
 at a time (the in-process executor), which dbt's process-wide state (flags, adapters,
 invocation context) needs.
 """
@@ -106,6 +108,27 @@ def parsed_manifest(manifest_json: Path, target_root: Path) -> Any:
                 _MANIFESTS.clear()
             _MANIFESTS[key] = result.result
         return _MANIFESTS[key]
+
+
+def parse_code_location(manifest_json: Path) -> None:
+    """`dbt parse` into the code location's target folder (manifest.json and its partial
+    parse), in this process and with its environment, keeping the parsed manifest for the steps
+    that run with the same environment: a run started right after (`make demo`) parses nothing
+    more. The other way, a `dbt parse` process (userops.manifest) and then the run's own parse,
+    cost the demo ~5 s more."""
+    from dbt.cli.main import dbtRunner
+
+    target = manifest_json.parent
+    target.mkdir(parents=True, exist_ok=True)
+    args = ["parse", "--quiet", *project_args(), "--target-path", str(target)]
+    args += ["--log-path", str(target)]
+    result = dbtRunner().invoke(args)
+    if not result.success or result.result is None:
+        raise DbtRunError(f"dbt parse failed: {result.exception}")
+    with _LOCK:
+        if len(_MANIFESTS) >= MAX_MANIFESTS:
+            _MANIFESTS.clear()
+        _MANIFESTS[parse_key(manifest_json, os.environ)] = result.result
 
 
 def release_warehouse() -> None:

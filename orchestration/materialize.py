@@ -2,11 +2,13 @@
 
 `python -m orchestration.materialize [--full-refresh] [--partition YYYY-MM-DD]` (used by
 `make demo`): the same job the daily schedule runs plus the churn training, against
-USEROPS_LANDING_DIR / USEROPS_DUCKDB_PATH. Exits non-zero when the run fails.
+USEROPS_LANDING_DIR / USEROPS_DUCKDB_PATH. It parses the dbt project first (the code
+location's manifest, as `make dagster-manifest` does). Exits non-zero when the run fails.
 """
 
 import argparse
 import sys
+from pathlib import Path
 
 from dagster import DagsterInstance, ExecuteInProcessResult
 
@@ -39,6 +41,19 @@ def print_failed_checks(result: ExecuteInProcessResult) -> None:
         print(text)
 
 
+def parse_project(partition: str) -> None:
+    """The code location's manifest, parsed here with the environment the run's dbt steps will
+    have (their window included): the code location loads it and the run reuses the parse."""
+    from orchestration import dbt_runner
+    from orchestration.dbt_assets import scoped_environ, step_env
+    from orchestration.project import DAILY_PARTITIONS, DBT_PROJECT
+    from orchestration.resources import Warehouse
+
+    day = DAILY_PARTITIONS.time_window_for_partition_key(partition)
+    with scoped_environ(step_env(Warehouse(), (day.start.date(), day.end.date()))):
+        dbt_runner.parse_code_location(Path(DBT_PROJECT.manifest_path))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--partition", help="business day to build (default: the latest)")
@@ -48,12 +63,14 @@ def main(argv: list[str] | None = None) -> int:
         help="rebuild incremental models from all history (new or regenerated data)",
     )
     args = parser.parse_args(argv)
-    # Third-party warnings that are not the user's business are filtered where they arise
-    # (orchestration/__init__.py, userops/__init__.py); anything else still shows.
-    from orchestration.definitions import defs
     from orchestration.project import DAILY_PARTITIONS
 
     partition = args.partition or DAILY_PARTITIONS.get_last_partition_key()
+    parse_project(partition)
+    # Third-party warnings that are not the user's business are filtered where they arise
+    # (orchestration/__init__.py, userops/__init__.py); anything else still shows.
+    from orchestration.definitions import defs
+
     run_config = {}
     if args.full_refresh:
         run_config = {

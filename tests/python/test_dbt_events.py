@@ -49,3 +49,34 @@ def test_drain_runs_the_blocks_dbt_stream_to_its_end() -> None:
     assert pulled == [0, 1, 2, 3, 4]
     assert build.exhausted
     assert build.finished == {f"model.userops.m{number}" for number in range(5)}
+
+
+def test_a_code_location_parse_with_the_runs_environment_is_the_runs_parse(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """orchestration.materialize parses the project once, with the environment its run's dbt
+    steps have: those steps then find that manifest and parse nothing more."""
+    from datetime import date
+
+    from orchestration import dbt_runner
+    from orchestration.dbt_assets import scoped_environ, step_env
+    from orchestration.resources import Warehouse
+
+    (tmp_path / "landing").mkdir()
+    monkeypatch.setenv("USEROPS_LANDING_DIR", str(tmp_path / "landing"))
+    monkeypatch.setenv("USEROPS_DUCKDB_PATH", str(tmp_path / "warehouse.duckdb"))
+    manifest_json = tmp_path / "target" / "manifest.json"
+    window = (date(2026, 6, 30), date(2026, 7, 1))
+    with scoped_environ(step_env(Warehouse(), window)):
+        dbt_runner.parse_code_location(manifest_json)
+        assert manifest_json.exists() and (manifest_json.parent / "partial_parse.msgpack").exists()
+        parsed = dbt_runner.parsed_manifest(manifest_json, tmp_path / "runs")
+    assert not (tmp_path / "runs").exists()  # no second parse
+    # The window is rendered into the incremental models' delete hooks at parse time.
+    hooks = [
+        hook.sql
+        for node in parsed.nodes.values()
+        if node.resource_type == "model"
+        for hook in node.config.pre_hook
+    ]
+    assert any("2026-06-30" in sql for sql in hooks)
