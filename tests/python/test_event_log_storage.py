@@ -46,7 +46,8 @@ def test_dagster_yaml_is_written_updated_from_earlier_versions_and_kept_when_edi
 def test_events_are_stored_in_the_default_folder_without_fsync(home: Path) -> None:
     instance = DagsterInstance.get()
     storage = instance.event_log_storage
-    assert isinstance(storage, UnsyncedSqliteEventLogStorage)
+    # By name: test_orchestration re-imports the orchestration modules (a new class object).
+    assert type(storage).__name__ == UnsyncedSqliteEventLogStorage.__name__
     instance.report_dagster_event(planned("users"), "run-1")
     # Dagster's default place for run event logs, so existing history stays visible.
     assert (home / "history" / "runs" / "run-1.db").exists()
