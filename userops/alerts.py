@@ -9,7 +9,9 @@ per batch, retried with backoff, the batch's alert ids as its idempotency key).
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import http.client
 import json
 import os
 import time
@@ -231,11 +233,35 @@ def redacted_url(url: str) -> str:
     """A webhook URL as logs and errors show it: scheme and host only. Webhook URLs carry their
     secret in the path or query (Slack, Feishu, DingTalk tokens) and sometimes a password;
     none of it may reach Dagster's run logs or ops tables."""
-    parts = urllib.parse.urlsplit(url)
-    host = parts.hostname or "?"
-    port = f":{parts.port}" if parts.port else ""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        host = parts.hostname or "?"
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:  # an unusable host or port ("Invalid IPv6 URL", a port out of range)
+        return "(an unusable URL)"
     hidden = "/…" if (parts.path not in ("", "/") or parts.query or parts.username) else ""
     return f"{parts.scheme}://{host}{port}{hidden}"
+
+
+# What urllib and http.client raise for a URL they cannot use, before anything is sent. Their
+# messages quote the URL ("nonnumeric port: 'password@host'", "URL can't contain control
+# characters. '/path/token …'"): a sender reports the type only, never the message or a cause.
+UNUSABLE_URL_ERRORS = (http.client.InvalidURL, ValueError)
+
+
+def webhook_request(url: str, body: bytes, headers: Mapping[str, str]) -> urllib.request.Request:
+    """The POST of `body` to a webhook URL. A user and password in the URL are sent as Basic
+    authorization (urllib alone would take them for part of the host name, and its error
+    message would quote the password)."""
+    parts = urllib.parse.urlsplit(url)
+    headers = dict(headers)
+    if "@" in parts.netloc:
+        userinfo, _, hostport = parts.netloc.rpartition("@")
+        user, _, password = userinfo.partition(":")
+        credentials = f"{urllib.parse.unquote(user)}:{urllib.parse.unquote(password)}"
+        headers["Authorization"] = "Basic " + base64.b64encode(credentials.encode()).decode()
+        url = urllib.parse.urlunsplit(parts._replace(netloc=hostport))
+    return urllib.request.Request(url, data=body, method="POST", headers=headers)
 
 
 def webhook_sink(
@@ -256,20 +282,21 @@ def webhook_sink(
         ).encode()
         last_error = "no attempt made"
         for attempt in range(1, attempts + 1):
-            request = urllib.request.Request(
-                url,
-                data=body,
-                method="POST",
-                headers={
-                    "Content-Type": "application/json",
-                    "Idempotency-Key": batch_key(alerts),
-                },
-            )
             try:
+                request = webhook_request(
+                    url,
+                    body,
+                    {"Content-Type": "application/json", "Idempotency-Key": batch_key(alerts)},
+                )
                 with urllib.request.urlopen(request, timeout=timeout_seconds) as response:
                     if 200 <= response.status < 300:
                         return
                     last_error = f"HTTP {response.status}"
+            except UNUSABLE_URL_ERRORS as error:
+                raise SinkError(
+                    f"alert webhook {redacted_url(url)} is not a usable URL"
+                    f" ({type(error).__name__}; the details are withheld, they quote the URL)"
+                ) from None
             except urllib.error.HTTPError as error:
                 if 400 <= error.code < 500:
                     raise SinkError(

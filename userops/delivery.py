@@ -40,7 +40,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import yaml
 
-from userops.alerts import redacted_url
+from userops.alerts import UNUSABLE_URL_ERRORS, redacted_url, webhook_request
 from userops.delivery_ids import idempotency_key
 from userops.paths import PROJECT_DIR, default_warehouse_path
 from userops.quality.results import OPS_SCHEMA, utc_now
@@ -298,16 +298,24 @@ def send_to_webhook(
     error = "not sent"
     for attempt in range(1, destination.max_attempts + 1):
         status: int | None = None
-        request = urllib.request.Request(
-            destination.url,
-            data=body,
-            method="POST",
-            headers={"Content-Type": "application/json", "Idempotency-Key": batch.batch_id},
-        )
         try:
+            request = webhook_request(
+                destination.url,
+                body,
+                {"Content-Type": "application/json", "Idempotency-Key": batch.batch_id},
+            )
             with urllib.request.urlopen(request, timeout=destination.timeout_seconds) as answer:
                 status = answer.status
                 problem = check_answer(status, answer.read(), len(batch.recipients))
+        except UNUSABLE_URL_ERRORS as bad_url:
+            # Its message quotes the URL (userops.alerts.UNUSABLE_URL_ERRORS); resending
+            # cannot help.
+            source = f"${destination.url_env}" if destination.url_env else "its url"
+            error = (
+                f"{type(bad_url).__name__}: {source} is not a usable URL"
+                " (the details are withheld, they quote the URL)"
+            )
+            return SendResult(False, attempt, error, destination.target)
         except urllib.error.HTTPError as http_error:
             status = http_error.code
             problem = f"HTTP {http_error.code}"

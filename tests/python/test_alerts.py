@@ -297,3 +297,25 @@ def test_a_failing_webhook_names_its_host_never_its_token() -> None:
     for secret in ("hunter2", "hooktoken123", "abc987", "bot"):
         assert secret not in message, secret
     assert redacted_url("https://hooks.example.com") == "https://hooks.example.com"
+
+
+def test_an_unusable_webhook_url_is_named_by_host_never_quoted() -> None:
+    """http.client's own message for a URL it refuses quotes it (the password, for a user and
+    password with no port; the path, for a space in it); the sink's error, as Dagster stores
+    it with its causes, shows the host only. A user and password with a port are sent as
+    Basic authorization (the Dagster test in test_orchestration.py sees them arrive)."""
+    from dagster._utils.error import serializable_error_info_from_exc_info
+
+    for url in (
+        "http://127.0.0.1:9/services/hook token123",
+        "http://bot:hunter2@[::1/services/hooktoken123",
+    ):
+        send = webhook_sink(url, attempts=3, sleep=lambda _: None, timeout_seconds=2)
+        with pytest.raises(SinkError) as raised:
+            send([])
+        stored = serializable_error_info_from_exc_info(
+            (raised.type, raised.value, raised.tb)
+        ).to_string()
+        assert "is not a usable URL" in stored, stored
+        for secret in ("token123", "hunter2"):
+            assert secret not in stored, (url, stored)

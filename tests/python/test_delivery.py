@@ -403,3 +403,40 @@ def test_a_webhook_token_reaches_neither_the_ops_tables_nor_an_error(
         "destination push_provider: $USEROPS_PUSH_WEBHOOK_URL is not an http(s) URL"
         " (it does not start with http:// or https://)"
     )
+
+
+def test_an_unusable_webhook_url_fails_its_batch_without_quoting_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """http.client refuses some URLs before sending, with a message that quotes them ("URL
+    can't contain control characters. '/send/push token123'", "nonnumeric port:
+    'password@host'"). The batch fails at once, named by its variable; neither the error
+    Dagster stores nor ops.deliveries shows the token."""
+    from dagster._utils.error import serializable_error_info_from_exc_info
+
+    warehouse = plan_warehouse(tmp_path / "w.duckdb", treatment=2, holdout=0)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    destinations = tmp_path / "destinations.yml"
+    destinations.write_text(
+        "destinations:\n  - {id: push_provider, kind: webhook, url_env: USEROPS_PUSH_WEBHOOK_URL,"
+        " backoff_seconds: 0.01}\n"
+    )
+    monkeypatch.setenv("USEROPS_PUSH_WEBHOOK_URL", f"http://127.0.0.1:{port}/send/push token123")
+    loaded, _ = load_destinations(destinations, outbox_dir=tmp_path)
+    with pytest.raises(DeliveryError) as failure:
+        deliver(warehouse, destinations=loaded)
+    stored = serializable_error_info_from_exc_info(
+        (failure.type, failure.value, failure.tb)
+    ).to_string()
+    assert (
+        "failed after 1 attempt(s): InvalidURL: $USEROPS_PUSH_WEBHOOK_URL is not a usable URL"
+        in stored
+    )
+    assert "token123" not in stored
+    assert [(status, attempts) for _, status, attempts, *_ in batches(warehouse)] == [
+        ("failed", 1),
+        ("failed", 1),
+    ]
+    assert "token123" not in str(batches(warehouse))

@@ -796,3 +796,324 @@ def test_no_secret_from_the_environment_reaches_a_runs_logs(
     logged = "\n".join(repr(event) for event in result.all_events)
     for token in ("hooktoken123", "pushkey456", "dbpassword789"):
         assert token not in logged, token
+
+
+# ----------------------------------------------------------------- no secrets in a run's logs
+class TokenWebhook:
+    """A receiver on 127.0.0.1 that answers 500 to the first request of every idempotency key
+    and 200 to the next (with the `accepted` count delivery expects). It records each request's
+    path, key and Authorization header, and prints nothing: the runs' captured output is
+    searched for tokens, and http.server would print every path (tokens included)."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.requests: list[dict[str, Any]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                key = self.headers["Idempotency-Key"]
+                first = all(request["key"] != key for request in receiver.requests)
+                receiver.requests.append(
+                    {
+                        "path": self.path,
+                        "key": key,
+                        "authorization": self.headers.get("Authorization"),
+                        "status": 500 if first else 200,
+                    }
+                )
+                answer = json.dumps({"accepted": len(body.get("messages", []))}).encode()
+                self.send_response(500 if first else 200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def statuses(self, path_start: str) -> list[int]:
+        return [r["status"] for r in self.requests if r["path"].startswith(path_start)]
+
+
+def closed_port() -> int:
+    import socket
+
+    with socket.socket() as probe:  # bound, never listening: every connection is refused
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def secret_urls(port: int) -> dict[str, str]:
+    """Token-bearing webhook URLs in every shape a provider uses: token in the path, in the
+    query, and a user and password."""
+    base = f"127.0.0.1:{port}"
+    return {
+        "USEROPS_PUSH_WEBHOOK_URL": f"http://{base}/v1/pushpathtoken111/send?key=pushquery222",
+        "USEROPS_SMS_WEBHOOK_URL": (
+            f"http://smsuser:smspassword333@{base}/sms/smspathtoken444?sig=smsquery555"
+        ),
+        "USEROPS_ALERT_WEBHOOK_URL": (
+            f"http://bot:alertpassword666@{base}/services/T0/B0/alertpathtoken777?sign=alertq888"
+        ),
+    }
+
+
+SECRET_TOKENS = (
+    "pushpathtoken111",
+    "pushquery222",
+    "smspassword333",
+    "smspathtoken444",
+    "smsquery555",
+    "alertpassword666",
+    "alertpathtoken777",
+    "alertq888",
+)
+
+
+def secrets_warehouse(path: Path) -> Path:
+    """marts.delivery_plans of one day (test_delivery's: a push and an sms audience) and one
+    alert of that day in marts.alerts: what audience_deliveries and the alert sensor read."""
+    from test_delivery import DAY, plan_warehouse
+
+    from userops.alerts import ALERT_COLUMNS
+
+    plan_warehouse(path, treatment=3, holdout=1)
+    types = {
+        "alert_id": "varchar", "metric_date": "date", "comparison_date": "date",
+        "is_latest_day": "boolean", "robust_score": "double", "metric_value": "double",
+        "baseline_value": "double", "comparison_value": "double", "overall_change": "double",
+        "week_over_week_change": "double", "top_contribution": "double",
+        "top_part_of_change": "double", "segment_rank_in_dimension": "integer",
+    }  # fmt: skip
+    columns = ", ".join(f"{name} {types.get(name, 'varchar')}" for name in ALERT_COLUMNS)
+    alert = {
+        "alert_id": "alert-dau-overall", "metric_date": DAY, "metric_code": "dau",
+        "metric_name_en": "Daily active users", "metric_name_zh": "日活", "dimension": "overall",
+        "dimension_value": "overall", "severity": "warn", "direction": "down",
+        "metric_value": 90.0, "baseline_value": 120.0, "robust_score": -4.2,
+        "is_latest_day": True,
+    }  # fmt: skip
+    with duckdb.connect(str(path)) as connection:
+        connection.execute(f"create table marts.alerts ({columns})")
+        connection.execute(
+            f"insert into marts.alerts values ({', '.join('?' for _ in ALERT_COLUMNS)})",
+            [alert.get(name) for name in ALERT_COLUMNS],
+        )
+        connection.execute(
+            "create table marts.alert_explanations (alert_id varchar, explanation_kind varchar,"
+            " dimension varchar, component varchar, contribution double, part_of_change double,"
+            " part_rank integer)"
+        )
+    return path
+
+
+def fast_destinations(path: Path) -> Path:
+    """destinations.yml with its url_env names kept, and retries short (2 attempts, 10 ms)."""
+    import yaml
+
+    from userops.delivery import DEFAULT_DESTINATIONS
+
+    document = yaml.safe_load(DEFAULT_DESTINATIONS.read_text(encoding="utf-8"))
+    for entry in document["destinations"]:
+        entry.update({"max_attempts": 2, "backoff_seconds": 0.01, "timeout_seconds": 5})
+    assert {e.get("url_env") for e in document["destinations"]} >= {
+        "USEROPS_PUSH_WEBHOOK_URL",
+        "USEROPS_SMS_WEBHOOK_URL",
+    }
+    path.write_text(yaml.safe_dump(document), encoding="utf-8")
+    return path
+
+
+def evaluate_sensor(location: Location, instance: Any, name: str, result: Any, status: Any) -> str:
+    """Evaluate a run status sensor of the code location on the `status` event (a
+    DagsterEventType) of a run's `result`, as the daemon would: its
+    context.log captured by the instance's compute log manager under a tick's log key. Returns
+    the tick's error as Dagster would store it ('' when none)."""
+    from dagster import SensorEvaluationContext, build_run_status_sensor_context
+    from dagster._utils.error import serializable_error_info_from_exc_info
+
+    from orchestration.resources import Warehouse
+
+    sensor = location.defs.resolve_sensor_def(name)
+    event = next(e for e in result.all_events if e.event_type == status)
+    tick = SensorEvaluationContext(
+        instance_ref=instance.get_ref(),
+        instance=instance,
+        sensor_name=name,
+        log_key=["__repository__", name, f"tick-{event.event_type_value}"],
+    )
+    context = build_run_status_sensor_context(
+        sensor_name=name,
+        dagster_event=event,
+        dagster_instance=instance,
+        dagster_run=result.dagster_run,
+        context=tick,
+        resources={"warehouse": Warehouse()},
+    )
+    try:
+        with tick:
+            sensor(context)
+    except Exception:
+        return serializable_error_info_from_exc_info(sys.exc_info()).to_string()
+    return ""
+
+
+def test_no_secret_reaches_a_runs_events_captured_logs_or_ops_tables(
+    location: Location, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: Any
+) -> None:
+    """No secrets in Dagster logs (issue 14): the steps that read the webhook URLs, the
+    audience_deliveries asset and the alert and run-failure sensors, run on a DAGSTER_HOME
+    instance with token-bearing URLs, (a) at a closed port (every attempt fails, the run fails)
+    and (b) at a receiver that answers 500 then 200. Every stored event, every file Dagster
+    wrote (run history, captured stdout/stderr, sensor logs), the sensors' errors and log
+    records and every ops table are searched for the tokens; the receiver and ops.deliveries
+    prove the full URLs were used."""
+    import base64
+    import logging
+
+    from dagster import AssetKey, DagsterEventType, DagsterInstance
+    from dagster._serdes import serialize_value
+
+    caplog.set_level(logging.DEBUG)
+    home = tmp_path / "dagster_home"
+    write_dagster_yaml(home)
+    warehouse = secrets_warehouse(tmp_path / "warehouse.duckdb")
+    for name, value in {
+        "DAGSTER_HOME": home,
+        "USEROPS_DUCKDB_PATH": warehouse,
+        "USEROPS_DESTINATIONS": fast_destinations(tmp_path / "destinations.yml"),
+        "USEROPS_OUTBOX_DIR": tmp_path / "outbox",
+    }.items():
+        monkeypatch.setenv(name, str(value))
+    job = location.defs.resolve_implicit_global_asset_job_def()
+    receiver = TokenWebhook()
+    sensor_errors: list[str] = []
+    try:
+        with DagsterInstance.get() as instance:
+
+            def deliver_run() -> Any:
+                return job.execute_in_process(
+                    instance=instance,
+                    asset_selection=[AssetKey(["audience_deliveries"])],
+                    raise_on_error=False,
+                )
+
+            # (a) A closed port: every attempt is refused, the step and the run fail, the
+            # failure sensor copies the step's error into ops.run_failures.
+            for name, url in secret_urls(closed_port()).items():
+                monkeypatch.setenv(name, url)
+            down = deliver_run()
+            assert not down.success
+            (failure,) = [e for e in down.all_events if e.event_type_value == "STEP_FAILURE"]
+            failure_text = failure.event_specific_data.error.to_string()
+            assert (
+                "push_provider batch 1" in failure_text and "sms_provider batch 1" in failure_text
+            )
+            assert "failed after 2 attempt(s): ConnectionRefusedError" in failure_text
+            assert (
+                evaluate_sensor(
+                    location,
+                    instance,
+                    "run_failure_log_sensor",
+                    down,
+                    DagsterEventType.RUN_FAILURE,
+                )
+                == ""
+            )
+            assert query(warehouse, "select count(*) from ops.run_failures") == [(1,)]
+
+            # (b) The receiver: 500, then 200, for each batch and the alert batch.
+            for name, url in secret_urls(receiver.port).items():
+                monkeypatch.setenv(name, url)
+            up = deliver_run()
+            assert up.success, step_errors(up)
+            success = DagsterEventType.RUN_SUCCESS
+            # The alert sensor after the successful run, first at the closed port (the tick
+            # fails and nothing is recorded), then at the receiver.
+            monkeypatch.setenv(
+                "USEROPS_ALERT_WEBHOOK_URL", secret_urls(closed_port())["USEROPS_ALERT_WEBHOOK_URL"]
+            )
+            sensor_errors.append(
+                evaluate_sensor(location, instance, "alert_notification_sensor", up, success)
+            )
+            assert "SinkError" in sensor_errors[0] and "failed after 4 attempts" in sensor_errors[0]
+            assert query(
+                warehouse,
+                "select count(*) from information_schema.tables"
+                " where table_schema = 'ops' and table_name = 'alerts'",
+            ) == [(0,)]
+            monkeypatch.setenv(
+                "USEROPS_ALERT_WEBHOOK_URL", secret_urls(receiver.port)["USEROPS_ALERT_WEBHOOK_URL"]
+            )
+            assert (
+                evaluate_sensor(location, instance, "alert_notification_sensor", up, success) == ""
+            )
+            runs = [down.run_id, up.run_id]
+            stored = "\n".join(
+                serialize_value(entry) for run_id in runs for entry in instance.all_logs(run_id)
+            )
+            in_memory = "\n".join(repr(event) for event in [*down.all_events, *up.all_events])
+    finally:
+        receiver.close()
+
+    # The steps did send, to the full URLs: path and query as configured, the password as
+    # Basic authorization; each batch met a 500 and was resent.
+    assert receiver.statuses("/v1/pushpathtoken111/send?key=pushquery222") == [500, 200]
+    assert receiver.statuses("/sms/smspathtoken444?sig=smsquery555") == [500, 200]
+    assert receiver.statuses("/services/T0/B0/alertpathtoken777?sign=alertq888") == [500, 200]
+    sms_auth = {r["authorization"] for r in receiver.requests if r["path"].startswith("/sms/")}
+    assert sms_auth == {"Basic " + base64.b64encode(b"smsuser:smspassword333").decode()}
+    deliveries = query(
+        warehouse,
+        "select destination_id, status, attempts from ops.deliveries"
+        " where destination_kind = 'webhook' order by destination_id",
+    )
+    # Two refused attempts in (a), the 500 and the 200 in (b).
+    assert deliveries == [("push_provider", "sent", 4), ("sms_provider", "sent", 4)]
+    assert query(warehouse, "select count(*) from ops.alerts") == [(1,)]
+    # What was searched is not empty: the step's report and the failure are in the events,
+    # and the captured logs and the sensor's log line are on disk.
+    assert "userops deliver 2026-06-30" in stored and "ConnectionRefusedError" in stored
+    written = {path: path.read_bytes() for path in home.rglob("*") if path.is_file()}
+    step_output = b"".join(c for p, c in written.items() if "compute_logs" in p.parts)
+    assert b"FAILED: sms_provider batch 1" in step_output and b"sent 2 batches" in step_output
+    sensor_output = b"".join(c for p, c in written.items() if "__repository__" in p.parts)
+    assert b"logged 1 failure row(s)" in sensor_output and b"1 new alerts since" in sensor_output
+
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        ops_tables = [
+            table
+            for (table,) in connection.execute(
+                "select table_name from information_schema.tables where table_schema = 'ops'"
+            ).fetchall()
+        ]
+        assert {"deliveries", "delivery_recipients", "run_failures", "alerts"} <= set(ops_tables)
+        ops_rows = "\n".join(
+            str(connection.execute(f"select * from ops.{table}").fetchall()) for table in ops_tables
+        )
+    searched = {
+        "stored events": stored,
+        "events in memory": in_memory,
+        "sensor errors": "\n".join(sensor_errors),
+        "log records": "\n".join(record.getMessage() for record in caplog.records),
+        "ops tables": ops_rows,
+        **{str(path): content.decode("utf-8", "replace") for path, content in written.items()},
+    }
+    leaks = {
+        token: [where for where, text in searched.items() if token in text]
+        for token in SECRET_TOKENS
+    }
+    assert {token: found for token, found in leaks.items() if found} == {}
