@@ -243,6 +243,28 @@ def redacted_url(url: str) -> str:
     return f"{parts.scheme}://{host}{port}{hidden}"
 
 
+def secret_parts(url: str) -> list[str]:
+    """The pieces of a webhook URL that may be its secret (user, password, path, query, each
+    path segment and query value, as written and decoded), longest first."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        user, password = parts.username, parts.password
+    except ValueError:
+        return [url]
+    pieces = [user, password, parts.path, parts.query, *parts.path.split("/")]
+    pieces += [value for _, value in urllib.parse.parse_qsl(parts.query)]
+    pieces += [urllib.parse.unquote(piece) for piece in pieces if piece]
+    return sorted({piece for piece in pieces if piece and len(piece) >= 3}, key=len, reverse=True)
+
+
+def scrub_secrets(text: str, url: str) -> str:
+    """`text` (e.g. a receiver's answer quoted in an error) with any piece of the URL's secret
+    replaced by ***: a provider's error reply may repeat the token it was sent."""
+    for piece in secret_parts(url):
+        text = text.replace(piece, "***")
+    return text
+
+
 # What urllib and http.client raise for a URL they cannot use, before anything is sent. Their
 # messages quote the URL ("nonnumeric port: 'password@host'", "URL can't contain control
 # characters. '/path/token …'"): a sender reports the type only, never the message or a cause.
@@ -308,7 +330,8 @@ def webhook_sink(
             if attempt < attempts:
                 sleep(backoff_seconds * 2 ** (attempt - 1))
         raise SinkError(
-            f"alert webhook {redacted_url(url)} failed after {attempts} attempts: {last_error}"
+            f"alert webhook {redacted_url(url)} failed after {attempts} attempts: "
+            f"{scrub_secrets(last_error, url)}"
         )
 
     return send

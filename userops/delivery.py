@@ -40,7 +40,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import yaml
 
-from userops.alerts import UNUSABLE_URL_ERRORS, redacted_url, webhook_request
+from userops.alerts import UNUSABLE_URL_ERRORS, redacted_url, scrub_secrets, webhook_request
 from userops.delivery_ids import idempotency_key
 from userops.paths import PROJECT_DIR, default_warehouse_path
 from userops.quality.results import OPS_SCHEMA, utc_now
@@ -324,7 +324,8 @@ def send_to_webhook(
             problem = f"{type(reason).__name__}: {reason}"
         if problem is None:
             return SendResult(True, attempt, None, destination.target)
-        error = problem
+        # The receiver's answer is quoted in the error: never with the URL's secret in it.
+        error = scrub_secrets(problem, destination.url)
         if _is_permanent(status) or attempt == destination.max_attempts:
             return SendResult(False, attempt, error, destination.target)
         sleep(destination.backoff_seconds * 2 ** (attempt - 1))

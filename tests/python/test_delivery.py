@@ -69,6 +69,9 @@ class Receiver:
                 if action == "malformed":
                     self._answer(200, b"<html>gateway says hi</html>")
                     return
+                if action == "echo":  # a gateway that repeats what it was sent
+                    self._answer(200, f"<html>no route for {self.path}</html>".encode())
+                    return
                 answer = {"accepted": len(body["messages"]), "duplicate": key in receiver.kept}
                 self._answer(200, json.dumps(answer).encode())
 
@@ -440,3 +443,31 @@ def test_an_unusable_webhook_url_fails_its_batch_without_quoting_it(
         ("failed", 1),
     ]
     assert "token123" not in str(batches(warehouse))
+
+
+def test_a_receivers_answer_that_repeats_the_token_is_stored_without_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ops.deliveries.last_error quotes a malformed answer; a gateway that echoes the request
+    path (the token) must not put the token there."""
+    server = Receiver(["echo", "echo"])
+    try:
+        warehouse = plan_warehouse(tmp_path / "w.duckdb", treatment=2, holdout=0)
+        destinations = tmp_path / "destinations.yml"
+        destinations.write_text(
+            "destinations:\n  - {id: push_provider, kind: webhook, url_env: "
+            "USEROPS_PUSH_WEBHOOK_URL, max_attempts: 1}\n"
+        )
+        monkeypatch.setenv(
+            "USEROPS_PUSH_WEBHOOK_URL", f"{server.url}/tok_secret_987?key=q%20secret654"
+        )
+        loaded, _ = load_destinations(destinations, outbox_dir=tmp_path)
+        with pytest.raises(DeliveryError) as failure:
+            deliver(warehouse, destinations=loaded)
+    finally:
+        server.close()
+    assert {r["action"] for r in server.requests} == {"echo"}  # it was sent and answered
+    stored = str(batches(warehouse)) + str(failure.value)
+    assert "malformed answer" in stored and "no route for" in stored
+    for secret in ("tok_secret_987", "secret654"):
+        assert secret not in stored
