@@ -112,9 +112,13 @@ class UnsyncedSqliteEventLogStorage(SqliteEventLogStorage):
                 self._initdb(engine)
                 self._initialized_dbs.add(shard)
             with engine.connect() as conn:
+                sqlite = conn.connection.dbapi_connection
+                changes = sqlite.total_changes
                 with conn.begin():
                     yield conn
-                if shard != INDEX_SHARD_NAME:
+                # After writes only: a reader (the UI) must not checkpoint, or each checkpoint
+                # would wake its own watcher.
+                if shard != INDEX_SHARD_NAME and sqlite.total_changes != changes:
                     conn.exec_driver_sql("pragma wal_checkpoint(passive)")
 
     def _engine(self, shard: str) -> Engine:
