@@ -1,7 +1,9 @@
 -- Every occurrence of an anchor event (path_anchor_events) walked path_max_steps steps after
 -- and before it: one row per anchor occurrence, direction and step with the event found
--- there, or a null event_name when the path has ended (drop-off), and the event one step
--- nearer the anchor (previous_event_name; the anchor itself at step 1). Scope (path_scope):
+-- there and its time (event_at), or a null event_name and event_at when the path has ended
+-- (drop-off), and the event one step nearer the anchor (previous_event_name; the anchor
+-- itself at step 1). The step times let a strict funnel be re-derived from the walk
+-- (tests/behaviour/assert_strict_funnel_conversions_match_anchor_paths.sql). Scope (path_scope):
 -- `session` = the anchor's session only; `window` = the user's actions within
 -- path_window_minutes of the anchor, across sessions.
 --
@@ -35,10 +37,8 @@ neighbours as (
         {%- for step in range(1, max_steps + 1) %}
         lead(event_name, {{ step }}) over ({{ sequence }}) as after_event_{{ step }},
         lag(event_name, {{ step }}) over ({{ sequence }}) as before_event_{{ step }},
-        {%- if scope == 'window' %}
         lead(event_at, {{ step }}) over ({{ sequence }}) as after_at_{{ step }},
         lag(event_at, {{ step }}) over ({{ sequence }}) as before_at_{{ step }},
-        {%- endif %}
         {%- endfor %}
         user_event_number
     from session_events
@@ -53,11 +53,16 @@ anchors as (
         {%- for side in ['after', 'before'] %}
         {%- if scope == 'session' %}
         {{ side }}_event_{{ step }},
+        {{ side }}_at_{{ step }},
         {%- else %}
         case
             when {{ side }}_at_{{ step }} between {{ window_start }} and {{ window_end }}
                 then {{ side }}_event_{{ step }}
         end as {{ side }}_event_{{ step }},
+        case
+            when {{ side }}_at_{{ step }} between {{ window_start }} and {{ window_end }}
+                then {{ side }}_at_{{ step }}
+        end as {{ side }}_at_{{ step }},
         {%- endif %}
         {%- endfor %}
         {%- endfor %}
@@ -103,6 +108,14 @@ final as (
                 then anchors.before_event_{{ step }}
             {%- endfor %}
         end as event_name,
+        case
+            {%- for step in range(1, max_steps + 1) %}
+            when directions.direction = 'after' and steps.step_number = {{ step }}
+                then anchors.after_at_{{ step }}
+            when directions.direction = 'before' and steps.step_number = {{ step }}
+                then anchors.before_at_{{ step }}
+            {%- endfor %}
+        end as event_at,
         case
             when steps.step_number = 1 then anchors.anchor_event
             {%- for step in range(2, max_steps + 1) %}
