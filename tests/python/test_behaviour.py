@@ -3,6 +3,7 @@ generator's behaviour makes the paths non-trivial (several branches, other and d
 
 from __future__ import annotations
 
+import re
 import shutil
 from datetime import timedelta
 from pathlib import Path
@@ -184,3 +185,53 @@ def test_events_without_session_ids_are_split_by_the_inactivity_gap(
         previous = (user_id, event_at)
     assert derived == expected
     assert len(derived) > 1000 and sent > 1000
+
+
+def _plain(output: str) -> str:
+    return re.sub(r"\x1b\[[0-9;]*m", "", output)
+
+
+def test_strict_funnel_is_the_walked_paths_in_window_scope(
+    sample_build: Build, tmp_path: Path
+) -> None:
+    """assert_strict_funnel_conversions_match_anchor_paths runs in window scope only (a strict
+    step is the user's next action, whatever the session): with path_window_minutes = 1440,
+    quick_checkout's 24-hour window, the strict attempts re-derived from the walked paths equal
+    funnel_conversions (2,837 / 409 / 161 on the sample), and a funnel_conversions row changed
+    afterwards makes the test fail, so it compares rows and does not pass on nothing."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copy(sample_build.warehouse_path, warehouse)
+    window_scope = {"path_scope": "window", "path_window_minutes": 1440}
+    test_name = "assert_strict_funnel_conversions_match_anchor_paths"
+    built = run_dbt(
+        ["build", "--select", "int_anchor_paths_walked", test_name],
+        landing_dir=sample_build.landing_dir,
+        warehouse_path=warehouse,
+        dbt_vars=window_scope,
+        capture=True,
+        target_path=tmp_path / "target",
+    )
+    assert built.returncode == 0, built.stdout[-4000:]
+    assert f"PASS {test_name}" in _plain(built.stdout)
+    with duckdb.connect(str(warehouse)) as connection:
+        [(timed,)] = connection.execute(
+            "select count(*) from intermediate.int_anchor_paths_walked"
+            " where event_name is not null and event_at is null"
+        ).fetchall()
+        assert timed == 0
+        connection.execute(
+            "update marts.funnel_conversions set users = users + 1"
+            " where funnel_code = 'quick_checkout' and step_number = 3 and entry_date"
+            " = (select min(entry_date) from marts.funnel_conversions"
+            " where funnel_code = 'quick_checkout')"
+        )
+    broken = run_dbt(
+        ["test", "--select", test_name],
+        landing_dir=sample_build.landing_dir,
+        warehouse_path=warehouse,
+        dbt_vars=window_scope,
+        capture=True,
+        target_path=tmp_path / "target",
+    )
+    assert broken.returncode != 0
+    assert f"FAIL 1 {test_name}" in _plain(broken.stdout)
