@@ -180,7 +180,7 @@ def run_dbt_build(
     window: tuple[date, date] | None = None,
 ) -> Iterator[Any]:
     op = context.op_execution_context.op.name
-    block = dbt_blocks.block_of(op)
+    block = dbt_blocks.block_of(op, context, DEFINITIONS)
     if block and dbt_blocks.is_whole_block(context, block, DEFINITIONS):
         yield from run_in_block(context, warehouse, block)
     else:

@@ -707,6 +707,27 @@ def test_dbt_steps_share_one_invocation_per_block_and_never_parse(
     assert "daily_metrics" in materialized_by_step["dbt_models"]
 
 
+def test_a_run_of_the_dbt_assets_alone_is_one_dbt_build(location: Location, full_run: Any) -> None:
+    """Without the Python assets the second block reads (here: the dbt assets alone, as
+    `make bench` runs them), nothing runs between the blocks: the five dbt steps share one
+    build, as a plain `dbt build` would run them."""
+    assert full_run.success, step_errors(full_run)  # ml.churn_scores exists for the tags
+    from orchestration.dbt_assets import NODE_NAMES
+    from userops.bench import dagster_day_run
+
+    outcome = dagster_day_run(PARTITION)
+    assert outcome["success"], outcome
+    results = json.loads(
+        (location.root / "target" / "runs" / "dbt_build" / "run_results.json").read_text()
+    )
+    built = {result["unique_id"].rsplit(".", 1)[-1] for result in results["results"]}
+    for op in ("dbt_upstream_models", "dbt_models", "dbt_models_after_python"):
+        models = set(NODE_NAMES[op])
+        assert models & built, op
+    assert set(NODE_NAMES["dbt_daily_models_after_python"]) <= built
+    assert outcome["materializations"] > 0
+
+
 def test_step_env_sets_the_window_and_unsets_a_stale_one(monkeypatch: pytest.MonkeyPatch) -> None:
     import os
 
