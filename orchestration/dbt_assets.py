@@ -199,12 +199,14 @@ def run_in_block(context: AssetExecutionContext, warehouse: Warehouse, block: st
     args += ["--select", " ".join(name for name in ops for name in NODE_NAMES.get(name, ()))]
     target = manifest_path().parent / "runs" / block
     checks = []
+    # Only when nothing but the block's steps can run before dbt exits (dbt_blocks docstring).
+    early = not is_last and dbt_blocks.runs_only_the_block(context, block)
     with scoped_environ(step_env(warehouse, dbt_blocks.run_window(context))):
         build = dbt_blocks.start_block(
             key, ops, args, target, manifest_path(), NODE_NAMES, DEFINITIONS, load_manifest()
         )
         try:
-            for event in dagster_events(context, build.events_for(op)):
+            for event in dagster_events(context, build.events_for(op, early)):
                 if isinstance(event, AssetCheckResult | AssetCheckEvaluation):
                     checks.append(event)
                 yield event
@@ -215,9 +217,15 @@ def run_in_block(context: AssetExecutionContext, warehouse: Warehouse, block: st
             dbt_blocks.finish_block(key)
             raise
         failed = build.failed.get(op, [])
-    # dbt has exited (the block's first step ran it to its end) and closed the warehouse.
-    write_quality_results(warehouse.warehouse_path(), check_rows(context.run.run_id, checks))
-    missing = build.expected(op) - build.finished
+        missing = build.expected(op) - build.finished
+        if failed or missing:
+            build.drain()  # the run stops here: dbt finishes and releases the warehouse first
+    build.pending_rows += check_rows(context.run.run_id, checks)
+    if build.exhausted:
+        # dbt has exited and closed the warehouse: this step's rows and those of the block's
+        # steps that returned while it ran.
+        write_quality_results(warehouse.warehouse_path(), build.pending_rows)
+        build.pending_rows = []
     if is_last or failed or missing:
         dbt_blocks.finish_block(key)
     if failed or missing:

@@ -73,6 +73,7 @@ class UnsyncedSqliteEventLogStorage(SqliteEventLogStorage):
             raise ValueError(f"synchronous must be one of {SYNCHRONOUS_MODES}, not {synchronous!r}")
         self._synchronous = synchronous
         self._engines: dict[str, Engine] = {}
+        self._present_tables: set[str] = set()
         super().__init__(base_dir, inst_data=inst_data)
 
     @classmethod
@@ -148,7 +149,19 @@ class UnsyncedSqliteEventLogStorage(SqliteEventLogStorage):
     def open_shards(self) -> list[str]:
         return list(self._engines)
 
+    def has_table(self, table_name: str) -> bool:
+        """Dagster asks before every asset check event whether the checks table exists, each
+        time through a new engine (1,178 times in a 1M-event day run: ~0.8 s). A table that
+        exists stays until wipe()."""
+        if table_name in self._present_tables:
+            return True
+        present = super().has_table(table_name)
+        if present:
+            self._present_tables.add(table_name)
+        return present
+
     def wipe(self) -> None:
+        self._present_tables.clear()
         self._dispose_engines()  # the files are deleted: no connection may keep them open
         super().wipe()
 

@@ -69,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     parse_project(partition)
     # Third-party warnings that are not the user's business are filtered where they arise
     # (orchestration/__init__.py, userops/__init__.py); anything else still shows.
+    from orchestration.automation import RUN_LOGGING
     from orchestration.definitions import defs
 
     run_config = {}
@@ -89,8 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     # Keep only ops this project has (a group with no models has no op).
     present = {node.name for node in job.graph.nodes}
     ops = {op: config for op, config in run_config.get("ops", {}).items() if op in present}
-    # INFO, not Dagster's per-event DEBUG lines: dbt's own progress is printed anyway.
-    run_config = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+    # The jobs' own logging config (INFO, not Dagster's per-event DEBUG lines: dbt's own
+    # progress is printed anyway): run_config given here replaces the job's default.
+    run_config = dict(RUN_LOGGING)
     if ops:
         run_config["ops"] = ops
     result = job.execute_in_process(

@@ -13,13 +13,15 @@ scores) and the models between those assets and them.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from dagster import AssetKey, DailyPartitionsDefinition
+from dagster._core.definitions.partitions.context import partition_loading_context
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtProject
 from dagster_dbt.dbt_project import using_dagster_dev
 
@@ -40,7 +42,34 @@ if using_dagster_dev():
     prepare_manifest(dagster_target_path())
 
 BUSINESS_TIMEZONE: str = dbt_var("business_timezone")
-DAILY_PARTITIONS = DailyPartitionsDefinition(
+
+
+class DailyPartitions(DailyPartitionsDefinition):
+    """Dagster's daily partitions, with the list of keys kept until a new day's partition
+    appears. Dagster lists every key again each time a step reads partitioned assets as a
+    whole (its data-version lookup, only to count them): ~6,500 days since 2009 took 0.1 s per
+    list, 21 lists (2.1 s) in one day run of the dbt assets. Equal to the plain definition."""
+
+    def get_partition_keys(
+        self,
+        current_time: datetime | None = None,
+        dynamic_partitions_store: Any = None,
+    ) -> Sequence[str]:
+        with partition_loading_context(current_time, dynamic_partitions_store):
+            last = self._get_last_partition_window(self._get_current_timestamp())
+        if last is None:
+            return []
+        key = (self, last.start.timestamp())
+        keys = _PARTITION_KEYS.get(key)
+        if keys is None:
+            keys = tuple(super().get_partition_keys(current_time, dynamic_partitions_store))
+            _PARTITION_KEYS.clear()  # only the current day's list is ever asked for again
+            _PARTITION_KEYS[key] = keys
+        return list(keys)
+
+
+_PARTITION_KEYS: dict[tuple[DailyPartitions, float], tuple[str, ...]] = {}
+DAILY_PARTITIONS = DailyPartitions(
     start_date=str(dbt_var("daily_partitions_start")), timezone=BUSINESS_TIMEZONE
 )
 

@@ -328,13 +328,17 @@ def dagster_day_run(partition: str) -> dict:
         in_process_executor,
     )
 
+    from orchestration.automation import RUN_LOGGING
     from orchestration.dbt_assets import build_dbt_assets
     from orchestration.resources import default_resources
 
     assets = build_dbt_assets()
     checks = [key for definition in assets for key in definition.check_keys]
     job = define_asset_job(
-        "dbt_day", selection=AssetSelection.assets(*assets) | AssetSelection.checks(*checks)
+        "dbt_day",
+        selection=AssetSelection.assets(*assets) | AssetSelection.checks(*checks),
+        # As the project's jobs log (orchestration/automation.py).
+        config=RUN_LOGGING,
     )
     defs = Definitions(
         assets=assets, jobs=[job], resources=default_resources(), executor=in_process_executor
@@ -348,6 +352,7 @@ def dagster_day_run(partition: str) -> dict:
         "load_s": round(loaded - started, 1),
         "run_s": round(time.perf_counter() - loaded, 1),
         "success": result.success,
+        "run_id": result.run_id,
         "materializations": len(result.get_asset_materialization_events()),
         "checks": len(result.get_asset_check_evaluations()),
     }

@@ -80,3 +80,52 @@ def test_a_code_location_parse_with_the_runs_environment_is_the_runs_parse(
         for hook in node.config.pre_hook
     ]
     assert any("2026-06-30" in sql for sql in hooks)
+
+
+def test_a_step_of_a_dbt_only_run_returns_when_its_own_nodes_have_finished() -> None:
+    """With until_own_nodes_finish, a step stops pulling dbt's stream once each of its nodes
+    has finished; the next step gets what was kept for it and reads on; a node dbt never runs
+    keeps its step to dbt's exit, as before."""
+    pulled: list[str] = []
+    order = ["model.userops.a1", "model.userops.b1", "test.userops.a1_test", "model.userops.b2"]
+
+    def stream():
+        for unique_id in order:
+            pulled.append(unique_id)
+            yield node_event(unique_id, "NodeStart")
+            yield node_event(unique_id)
+
+    owners = {
+        "model.userops.a1": "a",
+        "test.userops.a1_test": "a",
+        "model.userops.b1": "b",
+        "model.userops.b2": "b",
+    }
+    reported = {
+        "a": {"model.userops.a1", "test.userops.a1_test"},
+        "b": {"model.userops.b1", "model.userops.b2", "model.userops.never_run"},
+    }
+    build = dbt_blocks.BlockBuild(
+        invocation=None, stream=stream(), owners=owners, ops=["a", "b"], reported=reported
+    )
+    step_a = [event["data"]["node_info"]["unique_id"] for event in build.events_for("a", True)]
+    assert step_a == ["model.userops.a1"] * 2 + ["test.userops.a1_test"] * 2
+    assert pulled == order[:3]  # b2 is not pulled yet: dbt goes on building it
+    assert not build.exhausted
+    step_b = [event["data"]["node_info"]["unique_id"] for event in build.events_for("b", True)]
+    assert step_b == ["model.userops.b1"] * 2 + ["model.userops.b2"] * 2
+    assert build.exhausted  # never_run: b waited for dbt's exit
+    assert not build.has_reported("b")
+
+
+def test_without_the_flag_a_step_reads_dbts_stream_to_its_end() -> None:
+    build = dbt_blocks.BlockBuild(
+        invocation=None,
+        stream=iter([node_event("model.userops.a1"), node_event("model.userops.b1")]),
+        owners={"model.userops.a1": "a", "model.userops.b1": "b"},
+        ops=["a", "b"],
+        reported={"a": {"model.userops.a1"}},
+    )
+    assert len(list(build.events_for("a"))) == 1
+    assert build.exhausted
+    assert build.buffered["b"] == [node_event("model.userops.b1")]

@@ -122,3 +122,31 @@ def test_only_the_most_recent_runs_keep_a_connection(home: Path) -> None:
     storage.wipe()  # deletes the run files: their connections are closed first
     assert storage.open_shards() == ["index"]
     assert not list((home / "history" / "runs").glob("run-*.db"))
+
+
+def test_the_asset_checks_table_is_looked_up_once_it_exists(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Dagster asks whether the checks table exists before every asset check event; the
+    storage answers from memory once it does, and asks again after a wipe."""
+    from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+
+    storage = DagsterInstance.get().event_log_storage
+    lookups: list[str] = []
+    dagsters = SqliteEventLogStorage.has_table
+
+    def counted(self, table_name: str) -> bool:
+        lookups.append(table_name)
+        return dagsters(self, table_name)
+
+    monkeypatch.setattr(SqliteEventLogStorage, "has_table", counted)
+    assert not storage.has_table("no_such_table")
+    assert not storage.has_table("no_such_table")  # a missing table is asked for each time
+    assert all(storage.supports_asset_checks for _ in range(50))
+    assert lookups == ["no_such_table", "no_such_table", "asset_check_executions"]
+    del lookups[:]
+    storage.wipe()  # the tables are dropped and made again: asked for again
+    assert "asset_check_executions" in lookups
+    asked = len(lookups)
+    assert storage.supports_asset_checks
+    assert len(lookups) == asked

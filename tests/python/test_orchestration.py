@@ -726,6 +726,32 @@ def test_a_run_of_the_dbt_assets_alone_is_one_dbt_build(location: Location, full
         assert models & built, op
     assert set(NODE_NAMES["dbt_daily_models_after_python"]) <= built
     assert outcome["materializations"] > 0
+    # Nothing else in the run could open the warehouse: each step returned once its own nodes
+    # had finished, while dbt went on with the later steps' nodes.
+    from dagster import DagsterEventType, DagsterInstance
+
+    records = DagsterInstance.get().all_logs(outcome["run_id"])
+    first_step_done = next(
+        record.timestamp
+        for record in records
+        if record.dagster_event
+        and record.dagster_event.event_type == DagsterEventType.STEP_SUCCESS
+        and record.dagster_event.step_key == "dbt_upstream_models"
+    )
+    last_node_done = max(
+        datetime.fromisoformat(timing["completed_at"].replace("Z", "+00:00")).timestamp()
+        for result in results["results"]
+        for timing in result["timing"]
+        if timing["completed_at"]
+    )
+    assert first_step_done < last_node_done
+    # Every step's dbt tests still reach ops.data_quality_results, written after dbt exited.
+    rows = query(
+        location.warehouse_path,
+        "select count(*) from ops.data_quality_results"
+        f" where run_id = '{outcome['run_id']}' and rule_name = 'dbt_test'",
+    )
+    assert rows[0][0] == outcome["checks"] > 100
 
 
 def test_step_env_sets_the_window_and_unsets_a_stale_one(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -1138,3 +1164,42 @@ def test_no_secret_reaches_a_runs_events_captured_logs_or_ops_tables(
         for token in SECRET_TOKENS
     }
     assert {token: found for token, found in leaks.items() if found} == {}
+
+
+def test_day_partitions_list_their_keys_once_a_day(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DAILY_PARTITIONS keeps its key list until a new day's partition appears, and the list
+    is Dagster's own."""
+    from dagster import DailyPartitionsDefinition
+
+    from orchestration.project import DAILY_PARTITIONS, DailyPartitions
+
+    plain = DailyPartitionsDefinition(
+        start_date=DAILY_PARTITIONS.start.strftime("%Y-%m-%d"),
+        timezone=DAILY_PARTITIONS.timezone,
+    )
+    assert plain == DAILY_PARTITIONS
+    listed: list[datetime | None] = []
+    dagsters = DailyPartitionsDefinition.get_partition_keys
+
+    def counted(self, current_time=None, dynamic_partitions_store=None):
+        listed.append(current_time)
+        return dagsters(self, current_time, dynamic_partitions_store)
+
+    monkeypatch.setattr(DailyPartitionsDefinition, "get_partition_keys", counted)
+    partitions = DailyPartitions(start_date="2026-01-01", timezone="Asia/Shanghai")
+    # 02:00 in Shanghai: the last complete day is 2026-06-29.
+    morning = datetime.fromisoformat("2026-06-30T02:00:00+08:00")
+    keys = partitions.get_partition_keys(current_time=morning)
+    assert keys[0] == "2026-01-01" and keys[-1] == "2026-06-29" and len(keys) == 180
+    assert partitions.get_partition_keys(current_time=morning.replace(hour=23)) == keys
+    assert len(listed) == 1
+    next_day = partitions.get_partition_keys(current_time=morning.replace(month=7, day=1))
+    assert next_day[-1] == "2026-06-30" and len(listed) == 2
+
+
+def test_runs_log_info_and_above_to_the_console(location: Location) -> None:
+    """Dagster's per-event DEBUG lines stay in the event log; a run's console gets INFO."""
+    for name in ("userops_daily", "userops_all"):
+        job = location.defs.resolve_job_def(name)
+        config = job.get_run_config_for_partition_key(PARTITION)
+        assert config["loggers"]["console"]["config"]["log_level"] == "INFO", name

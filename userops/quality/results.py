@@ -74,15 +74,21 @@ def append_rows(
     so the file stays free for dbt and readers."""
     if not rows:
         return 0
+    import pyarrow as pa
+
     columns = list(rows[0])
-    placeholders = ", ".join("?" for _ in columns)
+    # One insert of an Arrow table: executemany inserts row by row (589 dbt check rows: 0.3 s).
+    # Each column is built from its values alone, so a column of only NULLs is a null column,
+    # which the insert casts to the table's type.
+    new_rows = pa.table({column: [row[column] for row in rows] for column in columns})
+    names = ", ".join(columns)
     Path(warehouse_path).parent.mkdir(parents=True, exist_ok=True)
     with duckdb.connect(str(warehouse_path)) as connection:
         connection.execute(f"create schema if not exists {OPS_SCHEMA}").fetchall()
         connection.execute(ddl).fetchall()
-        connection.executemany(
-            f"insert into {OPS_SCHEMA}.{table} ({', '.join(columns)}) values ({placeholders})",
-            [[row[column] for column in columns] for row in rows],
+        connection.register("new_rows", new_rows)
+        connection.execute(
+            f"insert into {OPS_SCHEMA}.{table} ({names}) select {names} from new_rows"
         ).fetchall()
     return len(rows)
 
