@@ -40,19 +40,13 @@ from dagster._core.definitions.unresolved_asset_job_definition import (
 from orchestration.landing import DAY_FOLDER, LANDING_TABLES, OPS_LANDING_TABLES, landing_files
 from orchestration.project import BUSINESS_TIMEZONE, DAILY_PARTITIONS, landing_key
 from orchestration.resources import Warehouse
+from orchestration.run_config import RUN_LOGGING
 from userops.quality.results import utc_now, write_run_failures
 
 TRAINING_ASSET_NAMES = ("churn_model",)
 LANDING_CHECKS = AssetSelection.checks_for_assets(
     *[landing_key(t) for t in (*LANDING_TABLES, *OPS_LANDING_TABLES)]
 )
-
-
-# A run's console gets INFO and above: Dagster logs every event (each dbt result's output,
-# materialization and asset check) at DEBUG, ~2,100 lines for a day run of the dbt assets at
-# 1M events (2.8 s of the run's Python), all of which the run's event log keeps anyway.
-# The launchpad shows this as the jobs' default config.
-RUN_LOGGING: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 
 def build_jobs(ml_keys: Sequence[AssetKey]) -> dict[str, UnresolvedAssetJobDefinition]:

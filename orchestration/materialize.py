@@ -69,8 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     parse_project(partition)
     # Third-party warnings that are not the user's business are filtered where they arise
     # (orchestration/__init__.py, userops/__init__.py); anything else still shows.
-    from orchestration.automation import RUN_LOGGING
     from orchestration.definitions import defs
+    from orchestration.run_config import RUN_LOGGING
 
     run_config = {}
     if args.full_refresh:

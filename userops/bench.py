@@ -328,9 +328,9 @@ def dagster_day_run(partition: str) -> dict:
         in_process_executor,
     )
 
-    from orchestration.automation import RUN_LOGGING
     from orchestration.dbt_assets import build_dbt_assets
     from orchestration.resources import default_resources
+    from orchestration.run_config import RUN_LOGGING
 
     assets = build_dbt_assets()
     checks = [key for definition in assets for key in definition.check_keys]
