@@ -21,9 +21,10 @@ from signup until the churn day and again inside the reactivation window; an ali
 active on a day with a probability boosted on weekends and in the first days after signup.
 Each active day has 1 + Poisson sessions, each a funnel app_open -> page_view/search/view_item
 -> add_to_cart -> checkout -> pay_success; every pay_success is exactly one order
-(``properties.order_id`` links them). Users have events only on days they are alive (plus the
-signup day), so ``user_churn_truth.parquet`` can score churn models. Dates in the truth file
-are business dates.
+(``properties.order_id`` links them). Web events carry no ``session_id`` (the warehouse
+derives web sessions from the inactivity gap). Users have events only on days they are alive
+(plus the signup day), so ``user_churn_truth.parquet`` can score churn models. Dates in the
+truth file are business dates.
 
 Rows are written partitioned by the UTC day of their timestamp (spend by its business date),
 so a business day spans two UTC partitions; the last UTC partition ends at 16:00 UTC (= the
@@ -102,6 +103,7 @@ SPEND_BASE_CNY = {"paid_search": 300.0, "social": 200.0, "app_store": 250.0, "re
 SPEND_BASE_USERS = 10_000
 
 PLATFORMS = ("ios", "android", "web", "miniprogram")
+_WEB = PLATFORMS.index("web")
 PLATFORM_BY_CHANNEL = np.array(
     [
         [0.36, 0.40, 0.12, 0.12],  # organic
@@ -834,7 +836,8 @@ def _simulate_day(
             "user_id": pop.ids.take(pa.array(ev_user)),
             "event_time": _timestamps(ev_us),
             "event_name": _labels(EVENT_NAMES, ev_type),
-            "session_id": _session_ids(session_no),
+            # The web SDK sends no session id: web users' sessions come from the gap rule.
+            "session_id": _session_ids(np.where(pop.platform[ev_user] == _WEB, -1, session_no)),
             "platform": _labels(PLATFORMS, pop.platform[ev_user]),
             "page": page,
             "referrer_user_id": pop.ids.take(pa.array(np.maximum(referrer, 0), mask=referrer < 0)),

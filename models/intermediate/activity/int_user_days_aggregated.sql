@@ -40,18 +40,38 @@ orders as (
     select * from {{ ref('stg_landing__orders') }}
 ),
 
+session_events as (
+    select * from {{ ref('int_events_sessionised') }}
+),
+
 event_days as (
     select
         user_id,
         event_date as activity_date,
         count(*) as event_count,
         count(*) filter (where is_active_event) as active_event_count,
-        count(distinct session_id) as session_count,
         min(event_at) filter (where is_active_event) as first_active_event_at,
         min(event_at) as first_event_at
     from events
     {% if is_incremental() and start_date -%}
     where event_date >= {{ window_start }}
+        {%- if window_end %} and event_date < {{ window_end }}{% endif %}
+    {% endif -%}
+    group by user_id, event_date
+),
+
+-- Sessions are the sessions mart's (int_events_sessionised: the given session_id, else the
+-- inactivity gap rule), each counted once, on the business day it starts: summed over days
+-- they are the sessions mart's rows, and a session running past midnight is one session.
+session_days as (
+    select
+        user_id,
+        event_date as activity_date,
+        count(*) as session_count
+    from session_events
+    where session_event_number = 1
+    {% if is_incremental() and start_date -%}
+        and event_date >= {{ window_start }}
         {%- if window_end %} and event_date < {{ window_end }}{% endif %}
     {% endif -%}
     group by user_id, event_date
@@ -79,7 +99,7 @@ final as (
         coalesce(event_days.activity_date, order_days.activity_date) as activity_date,
         coalesce(event_days.event_count, 0) as event_count,
         coalesce(event_days.active_event_count, 0) as active_event_count,
-        coalesce(event_days.session_count, 0) as session_count,
+        coalesce(session_days.session_count, 0) as session_count,
         coalesce(order_days.order_count, 0) as order_count,
         coalesce(order_days.paid_order_count, 0) as paid_order_count,
         coalesce(order_days.paid_amount, 0) as paid_amount,
@@ -95,6 +115,11 @@ final as (
         on
             event_days.user_id = order_days.user_id
             and event_days.activity_date = order_days.activity_date
+    -- A session starts with a user action, so its start day is one of the event days.
+    left join session_days
+        on
+            event_days.user_id = session_days.user_id
+            and event_days.activity_date = session_days.activity_date
 )
 
 select * from final
